@@ -248,7 +248,8 @@ class Join:
     kind: str
     keys: tuple[tuple[str, str], ...]
     columns: tuple[Column, ...]
-    kind_explicit: bool = True
+    # Whether the rule spelled the kind; it drives a warning, not the meaning.
+    kind_explicit: bool = field(default=True, compare=False)
     span: Span = _span()
 
 

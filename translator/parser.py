@@ -120,7 +120,16 @@ def _describe_parse_error(text: str, exc: lark.exceptions.UnexpectedInput) -> Qu
             "a let statement may bind only a scalar or a dynamic list, not a tabular expression",
             _span_at(text, pos),
         )
-    if token.type == "NAME" and _looks_like_operator_position(expected):
+    # Outside its own states the contextual lexer may read a name as a COLUMN_PATTERN.
+    is_name = token.type in ("NAME", "COLUMN_PATTERN") and _WORD.fullmatch(str(token)) is not None
+    if is_name and pos > 0 and text[pos - 1].isdigit():
+        number = re.search(r"[0-9.]+$", text[:pos]).group(0)
+        return QueryError(
+            f"invalid number or timespan '{number}{word}'",
+            _span_at(text, pos - len(number), len(number) + len(word)),
+            "timespan units: d, h, m, s, ms, microsecond, tick (e.g. 30m, 1.5h)",
+        )
+    if is_name and _looks_like_operator_position(expected):
         return QueryError(
             f"unexpected name '{word}'; expected an operator such as '==', 'and' or '|'", _span_at(text, pos, len(word))
         )
@@ -159,8 +168,8 @@ def _eof_error(text: str) -> QueryError:
     if stripped.endswith("|"):
         pos = len(stripped) - 1
         return QueryError("dangling '|' at the end of the query", _span_at(text, pos), "remove the '|' or add an operator after it")
-    if not stripped:
-        return QueryError("the query is empty", _span_at(text, 0))
+    if not re.sub(r"//[^\n]*", "", stripped).strip():
+        return QueryError("the query is empty", _span_at(text, 0), "write a table name, e.g. EmailEvents")
     return QueryError("the query ends unexpectedly", _span_at(text, max(0, len(stripped) - 1)), "check for an unclosed '(' or a missing operand")
 
 
@@ -301,7 +310,7 @@ class _Builder(Transformer):
 
     def named(self, meta, children):
         name, expr = children
-        return s.Assignment(str(name), expr, _meta_span(meta), _tok_span(name))
+        return s.Assignment(self._column(name), expr, _meta_span(meta), _tok_span(name))
 
     def unnamed(self, meta, children):
         return s.Assignment(None, children[0], _meta_span(meta))
@@ -311,13 +320,13 @@ class _Builder(Transformer):
 
     def rename_pair(self, meta, children):
         new, old = children
-        return s.RenamePair(str(new), str(old), _meta_span(meta), _tok_span(old))
+        return s.RenamePair(self._column(new), self._column(old), _meta_span(meta), _tok_span(old))
 
     def away_op(self, meta, children):
-        return s.AwayOp(tuple(s.Pattern(str(t), _tok_span(t)) for t in children), _meta_span(meta))
+        return s.AwayOp(tuple(s.Pattern(self._column(t), _tok_span(t)) for t in children), _meta_span(meta))
 
     def keep_op(self, meta, children):
-        return s.KeepOp(tuple(s.Pattern(str(t), _tok_span(t)) for t in children), _meta_span(meta))
+        return s.KeepOp(tuple(s.Pattern(self._column(t), _tok_span(t)) for t in children), _meta_span(meta))
 
     def join_op(self, meta, children):
         params = [c for c in children if isinstance(c, tuple)]
@@ -345,17 +354,20 @@ class _Builder(Transformer):
         return s.Pipeline(str(token), (), _tok_span(token), _tok_span(token))
 
     def join_on_column(self, meta, children):
-        name = str(children[0])
+        name = self._column(children[0])
         return s.JoinCondition(name, name, _meta_span(meta))
 
     def join_on_pair(self, meta, children):
         side_a, name_a, side_b, name_b = children
         span = _meta_span(meta)
-        if str(side_a) == str(side_b):
-            raise QueryError("a join condition must compare $left with $right", span)
-        if str(side_a) == "$left":
-            return s.JoinCondition(str(name_a), str(name_b), span)
-        return s.JoinCondition(str(name_b), str(name_a), span)
+        if str(side_a) != "$left" or str(side_b) != "$right":
+            # Kusto.Language requires this order too (KS183).
+            raise QueryError(
+                "a join condition must be written $left.<column> == $right.<column>",
+                span,
+                f"write $left.{name_b if str(side_a) == '$right' else name_a} == $right.{name_a if str(side_a) == '$right' else name_b}",
+            )
+        return s.JoinCondition(self._column(name_a), self._column(name_b), span)
 
     def sort_op(self, meta, children):
         return s.SortOp(tuple(children), _meta_span(meta))
@@ -378,7 +390,7 @@ class _Builder(Transformer):
         return s.DistinctOp(None, _meta_span(meta))
 
     def distinct_columns(self, meta, children):
-        return s.DistinctOp(tuple(s.Name(str(t), _tok_span(t)) for t in children), _meta_span(meta))
+        return s.DistinctOp(tuple(s.Name(self._column(t), _tok_span(t)) for t in children), _meta_span(meta))
 
     def summarize_op(self, meta, children):
         aggregates, by = children
@@ -389,7 +401,7 @@ class _Builder(Transformer):
 
     def agg_named(self, meta, children):
         name, expr = children
-        return s.Assignment(str(name), expr, _meta_span(meta), _tok_span(name))
+        return s.Assignment(self._column(name), expr, _meta_span(meta), _tok_span(name))
 
     def agg_unnamed(self, meta, children):
         return s.Assignment(None, children[0], _meta_span(meta))
@@ -480,6 +492,10 @@ class _Builder(Transformer):
     def bracket_name(self, meta, children):
         token = children[0]
         return s.Name(self._bracket_key(token), _tok_span(token))
+
+    def _column(self, token: Token) -> str:
+        """Return the column name a NAME, COLUMN_PATTERN or bracketed `['a b']` token spells."""
+        return self._bracket_key(token) if token.type == "BRACKET_NAME" else str(token)
 
     def _bracket_key(self, token: Token) -> str:
         inner = str(token).strip()[1:-1].strip()

@@ -112,37 +112,38 @@ class _Resolver:
         scope = self.scope(node)
         items: list[ir.ProjectItem] = []
         taken = {c.name for c in node.columns}
-        generated: set[str] = set()
+        declared: dict[str, bool] = {}
         for assignment in op.items:
             expr = self.expr(assignment.expr, scope)
-            name = assignment.name or self.result_name(expr, taken | generated | {i.name for i in items})
-            if name is None:
-                name = _next_column_name(taken | generated | {i.name for i in items})
-                generated.add(name)
-            if any(item.name == name for item in items):
-                raise QueryError(f"a column named '{name}' is already declared in this project", assignment.span)
+            name = self.declare(assignment, expr, declared, taken, "project")
             items.append(ir.ProjectItem(name, expr, assignment.span))
         return _project(node, items, op.span)
 
     def op_ExtendOp(self, node: ir.Node, op: s.ExtendOp) -> ir.Node:
         scope = self.scope(node)
         replaced: dict[str, ir.ProjectItem] = {}
-        added: list[ir.ProjectItem] = []
+        added: dict[str, ir.ProjectItem] = {}
         existing = {c.name for c in node.columns}
+        named: set[str] = set()  # names this extend declared explicitly
         for assignment in op.items:
             expr = self.expr(assignment.expr, scope)
-            declared = {i.name for i in added} | set(replaced)
+            declared = set(added) | set(replaced)
             name = assignment.name or self.result_name(expr, set())
             if name is None:
                 name = _next_column_name(existing | declared)
-            if name in declared:
-                raise QueryError(f"a column named '{name}' is already declared in this extend", assignment.span)
+            # Kusto.Language lets a derived name (`tostring(c)`) replace an
+            # earlier derived one; an explicit name may be declared only once.
+            if name in named or (assignment.name is not None and name in declared):
+                raise QueryError(f"a column named '{name}' is already declared in this extend", assignment.span,
+                                 "give one of them another name: NewName = ...")
+            if assignment.name is not None:
+                named.add(name)
             item = ir.ProjectItem(name, expr, assignment.span)
             if name in existing:
                 replaced[name] = item
             else:
-                added.append(item)
-        items = [replaced.get(c.name) or _passthrough(c) for c in node.columns] + added
+                added[name] = item
+        items = [replaced.get(c.name) or _passthrough(c) for c in node.columns] + list(added.values())
         return _project(node, items, op.span)
 
     def op_RenameOp(self, node: ir.Node, op: s.RenameOp) -> ir.Node:
@@ -159,7 +160,7 @@ class _Resolver:
                 raise QueryError(f"a column named '{pair.new}' is already declared in this project-rename", pair.span)
         kept = {c.name for c in node.columns if c.name not in renames}
         for pair in op.pairs:
-            if pair.new in kept:
+            if pair.new in kept or pair.new == pair.old:
                 raise QueryError(
                     f"a column named '{pair.new}' already exists",
                     pair.span,
@@ -273,7 +274,10 @@ class _Resolver:
         return ir.Limit(sort, count, node.columns, op.span)
 
     def constant_count(self, expr: s.Expr) -> int:
-        value = self.expr(expr, _Scope((), self.lets, {}))
+        try:
+            value = self.expr(expr, _Scope((), self.lets, {}))
+        except QueryError:
+            value = None  # a column or other row value: not a constant
         if not isinstance(value, ir.Literal) or value.type not in (Type.LONG, Type.INT) or value.value is None:
             raise QueryError("the row count must be a constant integer", expr.span)
         if value.value < 0:
@@ -298,17 +302,15 @@ class _Resolver:
     def op_SummarizeOp(self, node: ir.Node, op: s.SummarizeOp) -> ir.Node:
         scope = self.scope(node)
         keys: list[ir.ProjectItem] = []
-        used: set[str] = set()
+        declared: dict[str, bool] = {}
         for assignment in op.by:
             expr = self.expr(assignment.expr, scope)
             if expr.type is Type.DYNAMIC:
                 raise QueryError("summarize cannot group by a dynamic value", assignment.span,
                                  "convert it with tostring() first")
-            name = assignment.name or self.result_name(expr, used) or _next_column_name(used)
-            if name in used:
-                raise QueryError(f"a column named '{name}' is already declared in this summarize", assignment.span)
-            used.add(name)
+            name = self.declare(assignment, expr, declared, set(), "summarize")
             keys.append(ir.ProjectItem(name, expr, assignment.span))
+        used = set(declared)
         aggregations: list[ir.Aggregation] = []
         key_names = {k.name for k in keys}
         for assignment in op.aggregates:
@@ -371,8 +373,10 @@ class _Resolver:
                 raise QueryError(f"sum() needs a number or timespan, not {value}", call.span)
             return (Type.LONG if value is Type.INT else value), "sum_"
         if func == "avg":
+            if value in (Type.DATETIME, Type.TIMESPAN):
+                return value, "avg_"
             if value not in NUMERIC:
-                raise QueryError(f"avg() needs a number, not {value}", call.span)
+                raise QueryError(f"avg() needs a number, datetime or timespan, not {value}", call.span)
             return Type.REAL, "avg_"
         if func in ("make_set", "make_list"):
             return Type.DYNAMIC, "set_" if func == "make_set" else "list_"
@@ -385,12 +389,18 @@ class _Resolver:
         target = self.expr(call.args[0], scope)
         if not target.type.is_sortable or target.type is Type.BOOL:
             raise QueryError(f"{call.name}() cannot compare {target.type} values", call.args[0].span)
-        carried: list[str] = []
+        # `*` returns every input column except the by keys and the target
+        # column; listed columns are returned as listed (Kusto.Language).
+        kept: list[str] = []
         for arg in call.args[1:]:
             if isinstance(arg, s.Star):
-                carried.extend(c.name for c in scope.order)
+                kept.extend(
+                    c.name for c in scope.order
+                    if c.name not in key_names and c.name not in kept
+                    and not (isinstance(target, ir.ColumnRef) and c.name == target.name)
+                )
             elif isinstance(arg, s.Name):
-                carried.append(self.column_name(arg.name, arg.span, scope))
+                kept.append(self.column_name(arg.name, arg.span, scope))
             else:
                 raise QueryError(f"{call.name}() returns columns: list column names or '*'", arg.span)
         target_name = assignment.name or self.result_name(target, set())
@@ -398,11 +408,6 @@ class _Resolver:
             target_name = ("max_" if call.name == "arg_max" else "min_")
         names = [_unique(target_name, used)]
         taken = used | set(names)
-        kept: list[str] = []
-        for column in carried:
-            if column in key_names or column in kept or (isinstance(target, ir.ColumnRef) and column == target.name):
-                continue
-            kept.append(column)
         out_names = []
         for column in kept:
             unique = _unique(column, taken)
@@ -425,13 +430,39 @@ class _Resolver:
         """Return the name KQL gives an unnamed expression, or None for a generated `ColumnN`."""
         if isinstance(expr, ir.ColumnRef):
             return expr.name
-        if isinstance(expr, ir.Path) and isinstance(expr.base, ir.ColumnRef):
-            return "_".join([expr.base.name] + [str(step) for step in expr.steps])
+        if isinstance(expr, ir.Path):
+            base = self.result_name(expr.base, taken)
+            return None if base is None else "_".join([base] + [str(step) for step in expr.steps])
         if isinstance(expr, ir.Call):
             function = FUNCTIONS.get(expr.name)
-            if function and function.keeps_name and expr.args:
-                return self.result_name(expr.args[0], taken)
+            if function and expr.args and (function.keeps_name or function.name_prefix):
+                base = self.result_name(expr.args[0], taken)
+                if base is not None and function.name_prefix:
+                    return function.name_prefix + base
+                return base
         return None
+
+    def declare(self, assignment: s.Assignment, expr: ir.Expr, declared: dict[str, bool], generated_taken: set[str],
+                operator: str) -> str:
+        """Name one item of a `project` or `summarize ... by`, as Kusto.Language does.
+
+        `declared` maps each name the operator has declared so far to whether it
+        was explicit (`name = e` or a bare column). An explicit name may not be
+        declared twice (KS171); a name derived from an expression
+        (`tostring(c)`, `d.a`) that clashes with another derived name takes the
+        next free suffix, and one that clashes with an explicit name is an error.
+        """
+        explicit = assignment.name is not None or isinstance(expr, ir.ColumnRef)
+        name = assignment.name or self.result_name(expr, set())
+        if name is None:
+            name = _next_column_name(generated_taken | set(declared))
+        elif not explicit and name in declared and not declared[name]:
+            name = _unique(name, set(declared))
+        if name in declared:
+            raise QueryError(f"a column named '{name}' is already declared in this {operator}", assignment.span,
+                             "give one of them another name: NewName = ...")
+        declared[name] = explicit
+        return name
 
     # ------------------------------------------------------------ expressions
 
@@ -493,9 +524,9 @@ class _Resolver:
         if function is None:
             if name in KNOWN_UNSUPPORTED:
                 raise QueryError(f"function '{name}' is not supported", node.span,
-                                 "see docs/language.md for the supported functions")
+                                 "see docs/language.md for the supported functions", length=len(name))
             hint = did_you_mean(name, FUNCTIONS)
-            raise QueryError(f"unknown function '{name}'", node.span, hint)
+            raise QueryError(f"unknown function '{name}'", node.span, hint, length=len(name))
         if any(isinstance(a, s.Star) for a in node.args):
             raise QueryError(f"'*' is not allowed in {name}()", node.span)
         args = tuple(self.expr(a, scope) for a in node.args)
@@ -539,7 +570,8 @@ class _Resolver:
                 raise QueryError("the regex of 'matches regex' must be a string constant", node.right.span)
             problem = check_regex(right.value)
             if problem:
-                raise QueryError(problem.message, node.right.span, problem.hint)
+                raise QueryError(problem.message, _span_in_literal(node.right.span, right.value, problem.offset),
+                                 problem.hint)
             return ir.StringMatch("regex", left, right, True, False, Type.BOOL, node.span)
         if op in ("+", "-", "*", "/", "%"):
             return self.arith(node, op, left, right)
@@ -716,6 +748,19 @@ def _is_constant(expr: ir.Expr) -> bool:
     if isinstance(expr, ir.Arith):
         return _is_constant(expr.left) and _is_constant(expr.right)
     return False
+
+
+def _span_in_literal(span: Span, value: str, offset: int) -> Span:
+    """Point at character `offset` of a string literal's value when the text maps one to one.
+
+    That holds for `"..."` without escapes and `@"..."` without doubled
+    quotes on one line; otherwise the whole literal is the position.
+    """
+    opening = (span.end - span.start) - len(value) - 1  # 1 for "...", 2 for @"..."
+    if opening not in (1, 2) or "\n" in value:
+        return span
+    start = span.start + opening + offset
+    return Span(start, start + 1, span.line, span.column + opening + offset)
 
 
 def _with_span(expr: ir.Expr, span: Span) -> ir.Expr:

@@ -168,8 +168,8 @@ def locate_in_scalar(rule: Rule, path: KeyPath, text: str, offset: int, length: 
     lines = rule.lines
     if style in ("|", ">"):
         first = mark.line  # the indicator's line (1-based); content starts on the next one
-        indent = None
-        for candidate in lines[first:]:
+        indent = _explicit_indent(lines[first - 1], mark.column)
+        for candidate in lines[first:] if indent is None else ():
             if candidate.strip():
                 indent = len(candidate) - len(candidate.lstrip(" "))
                 break
@@ -183,6 +183,19 @@ def locate_in_scalar(rule: Rule, path: KeyPath, text: str, offset: int, length: 
     if line_in_text == 0:
         return _location(rule.path, lines, Mark(mark.line, mark.column + column_in_text), length)
     return _location(rule.path, lines, mark, length)
+
+
+def _explicit_indent(line: str, column: int) -> int | None:
+    """Return the content indentation a block scalar header such as `|2-` sets, or None.
+
+    The digit counts from the indentation of the line that holds the header
+    (PyYAML and libyaml agree on this for rule files, whose keys start lines).
+    """
+    header = line[column - 1 :].split("#", 1)[0].strip()
+    digits = [c for c in header[1:] if c.isdigit()]
+    if not digits:
+        return None
+    return len(line) - len(line.lstrip(" ")) + int(digits[0])
 
 
 def _location(path: str, lines: list[str], mark: Mark | None, length: int = 1) -> Location:
@@ -205,8 +218,14 @@ def load_rule(path: str | Path) -> Rule:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        line_end = raw.find(b"\n", exc.start)
+        shown = raw[line_start : line_end if line_end >= 0 else len(raw)].decode("utf-8", errors="replace")
+        column = len(raw[line_start : exc.start].decode("utf-8", errors="replace")) + 1
         line = raw[: exc.start].count(b"\n") + 1
-        raise RulecastError(Diagnostic("error", "file is not valid UTF-8", Location(path, line, 1))) from None
+        location = Location(path, line, column, shown)
+        message = f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})"
+        raise RulecastError(Diagnostic("error", message, location, "save the file as UTF-8")) from None
     return load_rule_text(text, path)
 
 

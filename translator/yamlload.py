@@ -23,6 +23,8 @@ MAX_BYTES = 2 * 1024 * 1024
 MAX_NODES = 100_000
 MAX_DEPTH = 64
 
+_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
 KeyPath = tuple  # e.g. ("exclusions", 0, "filter")
 
 
@@ -61,7 +63,7 @@ def load(text: str) -> LoadedYaml:
         mark = exc.problem_mark or exc.context_mark
         where = Mark(mark.line + 1, mark.column + 1) if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
-        raise YamlError(f"invalid YAML: {problem}", where) from None
+        raise YamlError(f"invalid YAML: {problem}", where, _yaml_hint(exc)) from None
     except yaml.YAMLError as exc:
         raise YamlError(f"invalid YAML: {exc}") from None
     loaded = LoadedYaml(None, {}, {}, {})
@@ -72,6 +74,19 @@ def load(text: str) -> LoadedYaml:
     return loaded
 
 
+def _yaml_hint(exc: yaml.MarkedYAMLError) -> str | None:
+    """Say where the construct that failed began, or suggest the usual cause."""
+    context = exc.context_mark
+    problem = exc.problem_mark
+    if exc.problem and ("expected key" in exc.problem or "block end" in exc.problem or "indent" in exc.problem):
+        return "check the indentation: the keys of one mapping must start in the same column"
+    if exc.context and context is not None and (problem is None or context.line != problem.line):
+        return f"{exc.context} that starts at line {context.line + 1}, column {context.column + 1}"
+    if exc.problem and "'\\t'" in exc.problem:
+        return "indent with spaces, not tabs"
+    return None
+
+
 def _mark(node: yaml.Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -80,6 +95,7 @@ class _Builder:
     def __init__(self, loaded: LoadedYaml):
         self.loaded = loaded
         self.count = 0
+        self.entry_mark: Mark | None = None  # the top-level key being built
         self.constructor = yaml.SafeLoader("")
 
     def build(self, node: yaml.Node, path: KeyPath, depth: int) -> Any:
@@ -87,11 +103,15 @@ class _Builder:
         if self.count > MAX_NODES:
             raise YamlError(
                 f"document expands to more than {MAX_NODES} nodes (too large, or aliases that multiply)",
-                _mark(node),
+                # Aliases share nodes, so the node's own mark may be far from the
+                # entry that multiplies them; name that entry instead.
+                self.entry_mark or _mark(node),
             )
         if depth > MAX_DEPTH:
             raise YamlError(f"document is nested more than {MAX_DEPTH} levels deep", _mark(node))
         self.loaded.value_marks[path] = _mark(node)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _COLLECTION_TAGS:
+            raise YamlError(f"unsupported YAML tag '{node.tag}'", _mark(node), "remove the tag; rule files are plain YAML")
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
@@ -101,6 +121,8 @@ class _Builder:
                 if key in result:
                     raise YamlError(f"duplicate key '{key}'", _mark(key_node))
                 self.loaded.key_marks[path + (key,)] = _mark(key_node)
+                if depth == 0:
+                    self.entry_mark = _mark(key_node)
                 result[key] = self.build(value_node, path + (key,), depth + 1)
             return result
         if isinstance(node, yaml.SequenceNode):

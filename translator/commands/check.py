@@ -11,6 +11,9 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("check", help="validate rule files and their queries")
     parser.add_argument("paths", nargs="+", metavar="RULE_OR_DIR", help="rule files or folders of rule files")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors and warnings")
+    from translator.sigma.cli import add_arguments
+
+    add_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -19,8 +22,13 @@ def run(args) -> int:
     from translator.rule import load_rule
 
     checked = failed = 0
-    for path in rule_files(args.paths):
+    paths = list(rule_files(args.paths))
+    sigma = _check_sigma(paths, args)
+    for path in paths:
         checked += 1
+        if path in sigma:
+            failed += sigma[path]
+            continue
         try:
             rule = load_rule(path)
             analysis = analyze(rule)
@@ -38,6 +46,51 @@ def run(args) -> int:
     summary = f"{checked} rule{'s' if checked != 1 else ''} checked, {failed} invalid"
     print(summary, file=sys.stderr if failed else sys.stdout)
     return 1 if failed else 0
+
+
+def _check_sigma(paths, args) -> dict:
+    """Check the Sigma files among `paths`; return path -> number of invalid rules.
+
+    A Sigma rule is valid when it compiles for at least one target; the
+    targets that refuse it are listed as warnings with their reasons.
+    """
+    from backends import available_targets, get_target
+    from translator.sigma.cli import load_set
+    from translator.sigma.rules import analysis_for, is_sigma_file
+
+    sigma_paths = [p for p in paths if is_sigma_file(p)]
+    if not sigma_paths:
+        return {}
+    try:
+        sigma_set, per_file, failures = load_set(sigma_paths, args)
+    except RulecastError as exc:
+        print(exc.render(), file=sys.stderr)
+        return {p: 1 for p in sigma_paths}
+    for failure in failures:
+        print(failure.render(), file=sys.stderr)
+    result = {p: (0 if p in per_file else 1) for p in sigma_paths}
+    targets = available_targets()
+    for path, documents in per_file.items():
+        for document in documents:
+            if document.kind == "filter":
+                continue
+            compiled, refusals = [], []
+            for name in targets:
+                try:
+                    analysis_for(document, name, get_target(name).platform, sigma_set)
+                    compiled.append(name)
+                except RulecastError as exc:
+                    refusals.append((name, exc))
+            if not compiled:
+                result[path] += 1
+                for name, exc in refusals:
+                    print(exc.diagnostics[0].render().replace(": error: ", f": error: {name}: ", 1), file=sys.stderr)
+                continue
+            for name, exc in refusals:
+                print(exc.diagnostics[0].render().replace(": error: ", f": warning: {name}: ", 1), file=sys.stderr)
+            if not args.quiet:
+                print(f"{path}: ok: Sigma rule '{document.title}' compiles for {', '.join(compiled)}")
+    return result
 
 
 def check_extensions(analysis) -> list:

@@ -26,6 +26,9 @@ def add_parser(subparsers) -> None:
         "--splunk-join", choices=("join", "stats"), default="join",
         help="how Splunk output joins tables: the join command, or a stats-based join (see docs/targets.md)",
     )
+    from translator.sigma.cli import add_arguments
+
+    add_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -58,7 +61,26 @@ def run(args) -> int:
     if not paths:
         print("rulecast: error: no rule files found (looked for *.yaml and *.yml)", file=sys.stderr)
         return 2
+    sigma_paths = set(_sigma_paths(paths))
+    if sigma_paths:
+        from translator.sigma.cli import compile_documents, load_set
+
+        try:
+            sigma_set, per_file, failures = load_set([p for p in paths if p in sigma_paths], args)
+        except RulecastError as exc:
+            print(exc.render(), file=sys.stderr)
+            return 2
+        for failure in failures:
+            print(failure.render(), file=sys.stderr)
+        failed += len(failures)
     for path in paths:
+        if path in sigma_paths:
+            if path in per_file:
+                sigma_outputs, sigma_failed = compile_documents(path, per_file[path], targets, args.format, settings,
+                                                                sigma_set)
+                outputs.extend(sigma_outputs)
+                failed += sigma_failed
+            continue
         try:
             rule = load_rule(path)
         except RulecastError as exc:
@@ -81,6 +103,13 @@ def run(args) -> int:
                 outputs.append((Path(path), name, artifact))
     _emit(outputs, args.output)
     return 1 if failed else 0
+
+
+def _sigma_paths(paths: list[Path]) -> list[Path]:
+    """Return the files among `paths` that contain Sigma rules rather than rulecast rules."""
+    from translator.sigma.rules import is_sigma_file
+
+    return [Path(p) for p in paths if is_sigma_file(p)]
 
 
 def _with_target(exc: RulecastError, target: str) -> RulecastError:

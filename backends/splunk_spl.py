@@ -1,0 +1,885 @@
+"""SPL generation: the IR as a Splunk search that returns the rows the rule means.
+
+One method per IR node kind. The generated search keeps three invariants that
+the scalar translation relies on:
+
+- every column is a field named as the column, renamed from the event field
+  the data mapping names right after the base search;
+- a string column is never null: missing string fields are filled with "",
+  as KQL reads them (`fillnull`), and every string expression evaluates to a
+  string;
+- a dynamic column holds JSON text (or the bare text of a JSON string), and
+  paths into it are read with eval's `spath()`.
+
+Predicates are translated twice: `true_of(e)` is an SPL condition that holds
+exactly when the rule's `e` is true, and `false_of(e)` exactly when it is
+false, so KQL's null rules (`null != 5` is true, `null == 5` is false,
+`not(null)` is null) never depend on how Splunk treats a null operand. The base
+search carries only terms that can over-match; every exact test is in `where`.
+
+Helper fields are named `rc_*` and removed before the output's `table`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from backends.splunk_mapping import Mapping
+from translator import ir
+from translator.diagnostics import QueryError
+from translator.types import Type
+
+TARGET = "splunk"
+INDENT = "    "
+
+JOIN_LIMIT_COMMENT = (
+    "Splunk's join reads at most 50,000 rows from its subsearch and stops it after 60 seconds "
+    "(limits.conf [join] subsearch_maxout, subsearch_maxtime); rows past either limit are silently missing."
+)
+STATS_JOIN_COMMENT = (
+    "stats-based join: exact only while the join key is unique on the {side} side; "
+    "a repeated key turns the copied columns into multivalue fields."
+)
+
+# Characters a search-term prefilter value may hold: no wildcard, no breaker,
+# nothing Splunk's case folding or segmentation could read differently.
+_SAFE_PREFILTER = re.compile(r"^[A-Za-z0-9_]+$")
+_EVAL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_COMMAND_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+_SPATH_KEY = re.compile(r"^[^.{}\[\]\"\s]+$")
+# KQL term characters for `has`: Unicode letters and digits.
+_TERM_CLASS = r"[\p{L}\p{N}]"
+_REGEX_SPECIAL = set("\\^$.|?*+()[]{}")
+
+_DATETIME_NORMAL = r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,7}))?\d*Z?\z"
+_DATETIME_REPLACEMENT = r"\1.\2"
+
+
+class SplError(QueryError):
+    """A node the Splunk target does not translate; `kind` says whether it ever can."""
+
+    def __init__(self, message: str, span, kind: str, hint: str | None = None):
+        super().__init__(message, span, hint)
+        self.kind = kind  # "cannot" (the target cannot express it) or "unsupported" (not written yet)
+
+
+def cannot(node, what: str, why: str) -> SplError:
+    return SplError(f"the splunk target cannot express {what}: {why}", node.span, "cannot")
+
+
+def not_yet(node, what: str, hint: str | None = None) -> SplError:
+    return SplError(f"the splunk target does not translate {what} yet", node.span, "unsupported",
+                    hint or "compile this rule for the other targets, or rewrite the query without it")
+
+
+# ------------------------------------------------------------------ escaping
+
+
+def spl_string(value: str) -> str:
+    """A double-quoted SPL string whose value is exactly `value` (backslash and quote escaped)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def eval_name(name: str) -> str:
+    """A field name inside an eval or where expression; others go in single quotes."""
+    if _EVAL_NAME.match(name):
+        return name
+    if "'" in name or "\\" in name:
+        raise ValueError(f"field name {name!r} cannot be quoted in eval")
+    return "'" + name + "'"
+
+
+def command_name(name: str) -> str:
+    """A field name as an argument of rename, fields, table, sort, stats, dedup, join."""
+    if _COMMAND_NAME.match(name):
+        return name
+    return spl_string(name)
+
+
+def regex_escape(text: str) -> str:
+    return "".join("\\" + c if c in _REGEX_SPECIAL else c for c in text)
+
+
+def comment(text: str) -> str:
+    return "```" + " ".join(text.replace("`", "'").split()) + "```"
+
+
+def pcre_from_kql(pattern: str) -> str:
+    """Translate a KQL regex to PCRE: the checked Python spelling with `\\Z` as PCRE's `\\z`.
+
+    `translator.regex.to_python` already rejects what KQL rejects, rewrites a
+    trailing-newline-blind `$` as end of text and POSIX classes as ranges;
+    all of that reads the same in PCRE except the end-of-text escape.
+    """
+    from translator.regex import to_python
+
+    python = to_python(pattern)
+    out = []
+    i = 0
+    while i < len(python):
+        if python[i] == "\\" and i + 1 < len(python):
+            pair = python[i : i + 2]
+            out.append("\\z" if pair == "\\Z" else pair)
+            i += 2
+        else:
+            out.append(python[i])
+            i += 1
+    return "".join(out)
+
+
+# ------------------------------------------------------------------ pipeline
+
+
+@dataclass
+class Pipeline:
+    """A search under construction: the base search terms and the piped commands."""
+
+    base: list[str]
+    commands: list[str] = field(default_factory=list)
+    # Filters directly on the source may add prefilter terms; a projection ends that.
+    source: ir.Source | None = None
+    streaming: bool = True
+
+    def lines(self) -> list[str]:
+        return [" ".join(self.base)] + ["| " + c if not c.startswith("```") else c for c in self.commands]
+
+
+class SplGenerator:
+    def __init__(self, mapping: Mapping, join_mode: str = "join", unique_side: str = "right"):
+        self.mapping = mapping
+        self.join_mode = join_mode
+        self.unique_side = unique_side
+        self.counter = 0
+
+    def fresh(self, stem: str) -> str:
+        self.counter += 1
+        return f"rc_{stem}{self.counter}"
+
+    def generate(self, node: ir.Node) -> str:
+        self.needed = {}
+        self.require(node, {c.name for c in node.columns})
+        pipeline = self.tabular(node)
+        pipeline.commands.append("table " + ", ".join(command_name(c.name) for c in node.columns))
+        return "\n".join(pipeline.lines()) + "\n"
+
+    # -------------------------------------------------------------- needed columns
+
+    def require(self, node: ir.Node, names: set[str]) -> None:
+        """Record which columns of each source the pipeline reads, so the rest are never extracted."""
+        if isinstance(node, ir.Source):
+            self.needed.setdefault(id(node), set()).update(names)
+            return
+        if isinstance(node, ir.Join):
+            width = len(node.left.columns)
+            left = {c.name for c in node.left.columns} & names | {l for l, _ in node.keys}
+            right = {r for _, r in node.keys}
+            if node.kind not in ("leftsemi", "leftanti"):
+                finals = [c.name for c in node.columns[width:]] if node.kind not in ("rightsemi", "rightanti") \
+                    else [c.name for c in node.columns]
+                right |= {c.name for c, final in zip(node.right.columns, finals) if final in names}
+            self.require(node.left, left)
+            self.require(node.right, right)
+            return
+        reads = set(names)
+        if isinstance(node, ir.Filter):
+            reads |= _refs(node.predicate)
+        elif isinstance(node, ir.Sort):
+            for key in node.keys:
+                reads |= _refs(key.expr)
+        elif isinstance(node, ir.Distinct):
+            reads = set(node.names)
+        elif isinstance(node, ir.Project):
+            reads = set()
+            for item in node.items:
+                reads |= _refs(item.expr)
+        elif isinstance(node, ir.Aggregate):
+            reads = set()
+            for key in node.keys:
+                reads |= _refs(key.expr)
+            for agg in node.aggregations:
+                for arg in agg.args:
+                    reads |= _refs(arg)
+        self.require(node.input, reads)
+
+    # -------------------------------------------------------------- tabular
+
+    def tabular(self, node: ir.Node) -> Pipeline:
+        return getattr(self, "tabular_" + type(node).__name__)(node)
+
+    def tabular_Source(self, node: ir.Source) -> Pipeline:
+        table = self.mapping.table(node.table)
+        pipeline = Pipeline([f"`{table.macro}`"], source=node)
+        renames = []
+        needed = self.needed.get(id(node), set())
+        columns = [c for c in node.columns if c.name in needed]
+        for column in columns:
+            event_field = table.field(column.name)
+            if column.type is Type.DYNAMIC:
+                pipeline.commands.append(
+                    f"spath output={command_name(column.name)} path={command_name(event_field)}")
+            elif event_field != column.name:
+                renames.append(f"{command_name(event_field)} AS {command_name(column.name)}")
+        if renames:
+            pipeline.commands.insert(0, "rename " + ", ".join(renames))
+        strings = [c.name for c in columns if c.type is Type.STRING]
+        if strings:
+            pipeline.commands.append('fillnull value="" ' + " ".join(command_name(n) for n in strings))
+        return pipeline
+
+    def tabular_Filter(self, node: ir.Filter) -> Pipeline:
+        pipeline = self.tabular(node.input)
+        if pipeline.source is not None:
+            pipeline.base.extend(self.prefilter_terms(node.predicate, pipeline.source))
+        if node.label:
+            pipeline.commands.append(comment("exclusion: " + node.label))
+        pipeline.commands.append("where " + self.true_of(node.predicate))
+        return pipeline
+
+    def prefilter_terms(self, predicate: ir.Expr, source: ir.Source) -> list[str]:
+        """Search terms implied by `predicate` that can only over-match (case-folded, exact values)."""
+        conjuncts = predicate.operands if isinstance(predicate, ir.Logical) and predicate.op == "and" else (predicate,)
+        table = self.mapping.table(source.table)
+        terms = []
+        for item in conjuncts:
+            if (isinstance(item, ir.StringMatch) and item.kind == "equals" and not item.negated
+                    and isinstance(item.left, ir.ColumnRef) and item.left.type is Type.STRING
+                    and isinstance(item.right, ir.Literal) and isinstance(item.right.value, str)
+                    and _SAFE_PREFILTER.match(item.right.value)):
+                terms.append(f"{command_name(table.field(item.left.name))}={spl_string(item.right.value)}")
+            elif (isinstance(item, ir.Compare) and item.op == "=="
+                  and isinstance(item.left, ir.ColumnRef) and item.left.type is Type.STRING
+                  and isinstance(item.right, ir.Literal) and isinstance(item.right.value, str)
+                  and _SAFE_PREFILTER.match(item.right.value)):
+                terms.append(f"{command_name(table.field(item.left.name))}={spl_string(item.right.value)}")
+        return terms
+
+    def tabular_Project(self, node: ir.Project) -> Pipeline:
+        pipeline = self.tabular(node.input)
+        pipeline.source = None
+        inputs = [c.name for c in node.input.columns]
+        outputs = [c.name for c in node.columns]
+        items = list(node.items)
+
+        def is_ref(item: ir.ProjectItem, name: str | None = None) -> bool:
+            return isinstance(item.expr, ir.ColumnRef) and (name is None or item.expr.name == name)
+
+        # project-rename: the same columns in the same places, some with new names.
+        if len(items) == len(inputs) and all(is_ref(i, n) for i, n in zip(items, inputs)):
+            renamed = [(i.expr.name, i.name) for i, n in zip(items, inputs) if i.name != n]
+            new_names = {new for _, new in renamed}
+            if renamed and not (new_names & set(inputs)):
+                pipeline.commands.append(
+                    "rename " + ", ".join(f"{command_name(old)} AS {command_name(new)}" for old, new in renamed))
+                return pipeline
+        # project-away and project-keep: a subset of the columns, unchanged.
+        if all(is_ref(i, i.name) for i in items) and len(set(outputs)) == len(outputs):
+            removed = [n for n in inputs if n not in outputs]
+            if removed and len(removed) <= len(outputs):
+                pipeline.commands.append("fields - " + ", ".join(command_name(n) for n in removed))
+            elif removed:
+                pipeline.commands.append("fields " + ", ".join(command_name(n) for n in outputs))
+            return pipeline
+        # extend or project: compute every changed item from the input row. Splunk's
+        # eval assigns left to right, so when an item reads a column that an earlier
+        # item of the same stage replaces, all values go through temporaries first.
+        changed = [i for i in items if not is_ref(i, i.name)]
+        targets = {i.name for i in changed}
+        reads = set()
+        for item in changed:
+            reads |= {e.name for e in ir.walk_exprs(item.expr) if isinstance(e, ir.ColumnRef)}
+        conflict = len(changed) > 1 and bool(targets & reads)
+        if changed:
+            if conflict:
+                temps = [(self.fresh("t"), item) for item in changed]
+                pipeline.commands.append("eval " + ", ".join(f"{t}={self.value(i.expr)}" for t, i in temps))
+                pipeline.commands.append("eval " + ", ".join(f"{eval_name(i.name)}={t}" for t, i in temps))
+                pipeline.commands.append("fields - " + ", ".join(t for t, _ in temps))
+            else:
+                pipeline.commands.append(
+                    "eval " + ", ".join(f"{eval_name(i.name)}={self.value(i.expr)}" for i in changed))
+        if [n for n in inputs if n in outputs] != inputs or len(outputs) != len(set(outputs)):
+            pipeline.commands.append("fields " + ", ".join(command_name(n) for n in outputs))
+        return pipeline
+
+    def tabular_Join(self, node: ir.Join) -> Pipeline:
+        kind = node.kind
+        if kind == "fullouter":
+            raise not_yet(node, "join kind=fullouter")
+        swap = kind in ("rightouter", "rightsemi", "rightanti")
+        if self.join_mode == "stats":
+            return self.stats_join(node)
+        left_node, right_node = (node.right, node.left) if swap else (node.left, node.right)
+        key_pairs = [(r, l) for l, r in node.keys] if swap else list(node.keys)
+        left_width = len(node.left.columns)
+        # The side whose columns get new names: the right one, or the main search when swapped.
+        renamed: dict[str, str] = {}
+        if kind not in ("leftsemi", "leftanti", "rightsemi", "rightanti"):
+            finals = [c.name for c in node.columns[left_width:]]
+            renamed = dict(zip([c.name for c in node.right.columns], finals))
+        keys = [self.fresh("key") for _ in key_pairs]
+        main = self.tabular(left_node)
+        main.source = None
+        sub = self.tabular(right_node)
+        main.commands.append("eval " + ", ".join(f"{k}={eval_name(l)}" for k, (l, _) in zip(keys, key_pairs)))
+        sub.commands.append("eval " + ", ".join(f"{k}={eval_name(r)}" for k, (_, r) in zip(keys, key_pairs)))
+        if swap:
+            self.rename_all(main, renamed)
+        if kind == "innerunique":
+            # KQL keeps one arbitrary left row per key before an inner join.
+            main.commands.append("dedup " + " ".join(keys))
+        key_list = ", ".join(keys)
+        if kind in ("leftsemi", "rightsemi", "leftanti", "rightanti"):
+            matched = self.fresh("matched")
+            sub.commands.append(f"stats count AS {matched} by {key_list}")
+            join_type = "inner" if kind.endswith("semi") else "left"
+        else:
+            if not swap:
+                self.rename_all(sub, renamed)
+            kept = [c.name for c in node.left.columns] if swap else list(renamed.values())
+            sub.commands.append("fields " + ", ".join(keys + [command_name(n) for n in kept]))
+            join_type = "inner" if kind in ("inner", "innerunique") else "left"
+            matched = None
+        main.commands.append(comment(JOIN_LIMIT_COMMENT))
+        main.commands.append(f"join type={join_type} max=0 {' '.join(keys)} [" + subsearch(sub))
+        if kind.endswith("anti"):
+            main.commands.append(f"where isnull({matched})")
+        if kind in ("leftouter", "rightouter"):
+            padded = [c for c in node.columns[left_width:] if c.type is Type.STRING] if not swap else \
+                [c for c in node.columns[:left_width] if c.type is Type.STRING]
+            if padded:
+                # KQL pads an unmatched side's string columns with "", not null.
+                main.commands.append('fillnull value="" ' + " ".join(command_name(c.name) for c in padded))
+        main.commands.append("fields - " + ", ".join(keys + ([matched] if matched else [])))
+        main.streaming = False
+        return main
+
+    def rename_all(self, pipeline: Pipeline, renamed: dict[str, str]) -> None:
+        """Give columns their post-join names; through temporaries, since the names may overlap."""
+        renames = [(old, new) for old, new in renamed.items() if old != new]
+        if renames:
+            temps = [(self.fresh("r"), old, new) for old, new in renames]
+            pipeline.commands.append("rename " + ", ".join(f"{command_name(o)} AS {t}" for t, o, _ in temps))
+            pipeline.commands.append("rename " + ", ".join(f"{t} AS {command_name(n)}" for t, _, n in temps))
+
+    def stats_join(self, node: ir.Join) -> Pipeline:
+        """`--splunk-join stats`: both sides in one `multisearch`, the unique side copied by `eventstats`."""
+        if node.kind not in ("inner", "leftouter"):
+            raise not_yet(node, f"join kind={node.kind} with --splunk-join stats (only inner and leftouter)")
+        left_width = len(node.left.columns)
+        finals = [c.name for c in node.columns[left_width:]]
+        right_names = dict(zip([c.name for c in node.right.columns], finals))
+        unique = self.unique_side
+        if node.kind == "leftouter" and unique != "right":
+            raise not_yet(node, "a stats-based leftouter join whose unique side is the left one")
+        keys = [self.fresh("key") for _ in node.keys]
+        side = self.fresh("side")
+        count = self.fresh("count")
+        left = self.tabular(node.left)
+        right = self.tabular(node.right)
+        for part in (left, right):
+            if not part.streaming:
+                raise not_yet(node, "a stats-based join whose inputs sort, limit, aggregate or join")
+        left.commands.append("eval " + ", ".join([f'{side}="left"'] + [f"{k}={eval_name(l)}" for k, (l, _) in zip(keys, node.keys)]))
+        right.commands.append("eval " + ", ".join([f'{side}="right"'] + [f"{k}={eval_name(r)}" for k, (_, r) in zip(keys, node.keys)]))
+        renames = [(old, new) for old, new in right_names.items() if old != new]
+        if renames:
+            temps = [(self.fresh("r"), old, new) for old, new in renames]
+            right.commands.append("rename " + ", ".join(f"{command_name(o)} AS {t}" for t, o, _ in temps))
+            right.commands.append("rename " + ", ".join(f"{t} AS {command_name(n)}" for t, _, n in temps))
+        left_cols = [c.name for c in node.left.columns]
+        left.commands.append("fields " + ", ".join([side] + keys + [command_name(n) for n in left_cols]))
+        right.commands.append("fields " + ", ".join([side] + keys + [command_name(n) for n in finals]))
+        copied = finals if unique == "right" else left_cols
+        keep_side = "left" if unique == "right" else "right"
+        other = "right" if unique == "right" else "left"
+        pipeline = Pipeline(["| multisearch [" + subsearch(left) + " [" + subsearch(right)])
+        pipeline.commands.append(comment(STATS_JOIN_COMMENT.format(side=unique)))
+        aggregates = ", ".join(f"values({command_name(n)}) AS {command_name(n)}" for n in copied)
+        pipeline.commands.append(
+            f'eventstats count(eval({side}=="{other}")) AS {count}, {aggregates} by {" ".join(keys)}')
+        condition = f'{side}=="{keep_side}"'
+        if node.kind == "inner":
+            condition += f" AND {count}>0"
+        pipeline.commands.append(f"where {condition}")
+        if node.kind == "leftouter":
+            padded = [c for c in node.columns[left_width:] if c.type is Type.STRING]
+            if padded:
+                pipeline.commands.append('fillnull value="" ' + " ".join(command_name(c.name) for c in padded))
+        pipeline.commands.append("fields - " + ", ".join([side, count] + keys))
+        pipeline.streaming = False
+        return pipeline
+
+    def tabular_Sort(self, node: ir.Sort) -> Pipeline:
+        pipeline = self.tabular(node.input)
+        pipeline.source = None
+        helpers: list[str] = []
+        evals: list[str] = []
+        keys: list[str] = []
+        for key in node.keys:
+            expr = key.expr
+            type_ = expr.type
+            if not type_.is_sortable:
+                raise cannot(key, f"a sort on a {type_} value", "sort keys must be numbers, dates, times or strings")
+            if isinstance(expr, ir.ColumnRef) and type_ is not Type.DATETIME:
+                value = eval_name(expr.name)
+                name = expr.name
+            else:
+                name = self.fresh("sort")
+                helpers.append(name)
+                if type_ is Type.DATETIME:
+                    value = self.datetime_key(expr)
+                else:
+                    value = self.value(expr)
+                evals.append(f"{name}={value}")
+            if self.nullable(expr):
+                # Splunk puts missing values last either way; a 0/1 key first places them as the rule says.
+                flag = self.fresh("null")
+                helpers.append(flag)
+                evals.append(f"{flag}=if(isnull({eval_name(name)}), 0, 1)")
+                keys.append(("+" if key.nulls_first else "-") + f"num({flag})")
+            mode = "num" if type_.is_numeric or type_ is Type.TIMESPAN else "str"
+            keys.append(("-" if key.descending else "+") + f"{mode}({command_name(name)})")
+        if evals:
+            pipeline.commands.append("eval " + ", ".join(evals))
+        pipeline.commands.append("sort 0 " + ", ".join(keys))
+        if helpers:
+            pipeline.commands.append("fields - " + ", ".join(helpers))
+        pipeline.streaming = False
+        return pipeline
+
+    def datetime_key(self, expr: ir.Expr) -> str:
+        """ISO 8601 text padded to seven fractional digits, so that text order is time order."""
+        value = self.value(expr)
+        pattern, replacement = spl_string(_DATETIME_NORMAL), spl_string(_DATETIME_REPLACEMENT)
+        return f'substr(replace({value}, {pattern}, {replacement}) . "0000000", 1, 27)'
+
+    def tabular_Limit(self, node: ir.Limit) -> Pipeline:
+        pipeline = self.tabular(node.input)
+        pipeline.source = None
+        pipeline.commands.append(f"head {node.count}")
+        pipeline.streaming = False
+        return pipeline
+
+    def tabular_Distinct(self, node: ir.Distinct) -> Pipeline:
+        pipeline = self.tabular(node.input)
+        pipeline.source = None
+        for column in node.columns:
+            if column.type is not Type.STRING:
+                # dedup drops events that miss a field, where KQL keeps one row for the null.
+                raise not_yet(node, f"distinct over the {column.type} column '{column.name}' (it may be null)")
+        names = [command_name(n) for n in node.names]
+        pipeline.commands.append("fields " + ", ".join(names))
+        pipeline.commands.append("dedup " + " ".join(names))
+        pipeline.streaming = False
+        return pipeline
+
+    def tabular_Aggregate(self, node: ir.Aggregate) -> Pipeline:
+        pipeline = self.tabular(node.input)
+        pipeline.source = None
+        evals = []
+        by = []
+        for key in node.keys:
+            if key.expr.type is not Type.STRING:
+                # stats drops events whose group field is missing; KQL groups nulls together.
+                raise not_yet(key, f"summarize by the {key.expr.type} key '{key.name}' (it may be null)")
+            if not (isinstance(key.expr, ir.ColumnRef) and key.expr.name == key.name):
+                evals.append(f"{eval_name(key.name)}={self.value(key.expr)}")
+            by.append(command_name(key.name))
+        parts = []
+        fills = []
+        for agg in node.aggregations:
+            name = agg.names[0]
+            out = command_name(name)
+            if agg.func == "count":
+                parts.append(f"count AS {out}")
+                continue
+            if agg.func in ("make_set", "make_list", "arg_max", "arg_min"):
+                raise not_yet(agg, f"the aggregate {agg.func}()")
+            arg = agg.args[0]
+            if agg.func == "countif":
+                parts.append(f"count(eval({self.true_of(arg)})) AS {out}")
+                continue
+            if arg.type is Type.DATETIME or arg.type is Type.TIMESPAN or arg.type is Type.DYNAMIC:
+                raise not_yet(agg, f"{agg.func}() of a {arg.type} value")
+            if isinstance(arg, ir.ColumnRef):
+                source = command_name(arg.name)
+            else:
+                source = self.fresh("agg")
+                evals.append(f"{source}={self.value(arg)}")
+            func = {"dcount": "dc", "min": "min", "max": "max", "sum": "sum", "avg": "avg"}[agg.func]
+            parts.append(f"{func}({source}) AS {out}")
+            if agg.func in ("dcount", "sum"):
+                fills.append(name)
+        if evals:
+            pipeline.commands.append("eval " + ", ".join(evals))
+        rows = None
+        if not by:
+            # stats with no group returns one row even for no events, which KQL also does.
+            rows = self.fresh("rows")
+            parts.append(f"count AS {rows}")
+        text = "stats " + ", ".join(parts)
+        if by:
+            text += " by " + ", ".join(by)
+        pipeline.commands.append(text)
+        if fills:
+            # KQL's dcount and sum of no values are 0; Splunk's are null.
+            pipeline.commands.append("eval " + ", ".join(f"{eval_name(n)}=coalesce({eval_name(n)}, 0)" for n in fills))
+        if rows:
+            pipeline.commands.append(f"fields - {rows}")
+        pipeline.streaming = False
+        return pipeline
+
+    # -------------------------------------------------------------- scalar values
+
+    def nullable(self, expr: ir.Expr) -> bool:
+        """Whether the SPL value of `expr` can be null (strings never are)."""
+        if expr.type is Type.STRING:
+            return False
+        if isinstance(expr, ir.Literal):
+            return expr.value is None
+        if isinstance(expr, ir.Call):
+            if expr.name in ("isnull", "isnotnull", "isempty", "isnotempty"):
+                return False
+            if expr.name == "coalesce":
+                return all(self.nullable(a) for a in expr.args)
+            if expr.name in ("iff", "iif"):
+                return self.nullable(expr.args[1]) or self.nullable(expr.args[2])
+            return True
+        if isinstance(expr, (ir.Arith, ir.Negate)):
+            return any(self.nullable(e) for e in ir.walk_exprs(expr) if e is not expr and not isinstance(e, ir.Literal)) \
+                or (isinstance(expr, ir.Arith) and expr.op in "/%")
+        if expr.type is Type.BOOL and isinstance(expr, (ir.Compare, ir.StringMatch, ir.InList, ir.HasAny, ir.Between,
+                                                       ir.Logical, ir.Not)):
+            return self.bool_nullable(expr)
+        return True
+
+    def bool_nullable(self, expr: ir.Expr) -> bool:
+        if isinstance(expr, ir.Compare):
+            if expr.op in ("==", "!="):
+                return self.nullable(expr.left) and self.nullable(expr.right)
+            return self.nullable(expr.left) or self.nullable(expr.right)
+        if isinstance(expr, (ir.StringMatch, ir.InList, ir.HasAny)):
+            return False
+        if isinstance(expr, ir.Between):
+            return any(self.nullable(e) for e in (expr.expr, expr.low, expr.high))
+        if isinstance(expr, ir.Logical):
+            return any(self.nullable(o) for o in expr.operands)
+        if isinstance(expr, ir.Not):
+            return self.nullable(expr.operand)
+        return True
+
+    def value(self, expr: ir.Expr) -> str:
+        """An SPL eval expression for the value of `expr` (null where the rule's value is null)."""
+        if expr.type is Type.BOOL and not isinstance(expr, (ir.Literal, ir.ColumnRef, ir.Path)):
+            true, false = self.true_of(expr), self.false_of(expr)
+            if not self.nullable(expr):
+                return f'if({true}, "true", "false")'
+            return f'if({true}, "true", if({false}, "false", null()))'
+        return getattr(self, "value_" + type(expr).__name__)(expr)
+
+    def value_Literal(self, node: ir.Literal) -> str:
+        value, type_ = node.value, node.type
+        if value is None:
+            return '""' if type_ is Type.STRING else "null()"
+        if type_ is Type.STRING:
+            return spl_string(value)
+        if type_ is Type.BOOL:
+            return '"true"' if value else '"false"'
+        if type_ in (Type.INT, Type.LONG):
+            return str(value) if value >= 0 else f"(0 - {-value})"
+        if type_ in (Type.REAL, Type.DECIMAL):
+            text = repr(float(value))
+            if text in ("nan", "inf", "-inf"):
+                raise cannot(node, f"the real literal {text}", "eval has no literal for it")
+            return text if value >= 0 else f"(0 - {repr(-float(value))})"
+        raise not_yet(node, f"{type_} literals")
+
+    def value_ColumnRef(self, node: ir.ColumnRef) -> str:
+        return eval_name(node.name)
+
+    def value_Path(self, node: ir.Path) -> str:
+        steps = []
+        for step in node.steps:
+            if isinstance(step, int):
+                if step < 0:
+                    raise cannot(node, f"the array index [{step}]", "spath counts array elements from the start only")
+                # NOTE: spath numbering JSON array elements from 1 is read from its documentation's
+                # examples, not confirmed on a live Splunk.
+                if not steps:
+                    steps.append(f"{{{step + 1}}}")
+                else:
+                    steps[-1] += f"{{{step + 1}}}"
+            else:
+                if not _SPATH_KEY.match(step):
+                    raise cannot(node, f"the key {step!r} in a dynamic path",
+                                 "spath paths separate keys with '.' and index with '{}', with no way to escape them")
+                steps.append(step)
+        base = node.base
+        return f"spath({self.value(base)}, {spl_string('.'.join(steps))})"
+
+    def value_Call(self, node: ir.Call) -> str:
+        name = node.name
+        args = node.args
+        if name in ("tostring",):
+            arg = args[0]
+            if arg.type is Type.STRING:
+                return self.value(arg)
+            if arg.type in (Type.DYNAMIC,):
+                return f'coalesce({self.value(arg)}, "")'
+            if arg.type in (Type.INT, Type.LONG):
+                return f'coalesce(tostring({self.value(arg)}), "")'
+            raise not_yet(node, f"tostring() of a {arg.type} value")
+        if name in ("todynamic", "parse_json", "parsejson", "toobject"):
+            arg = args[0]
+            if arg.type is Type.DYNAMIC:
+                return self.value(arg)
+            # parse_json("") is null; other text is kept and read by spath().
+            text = self.value(arg)
+            return f'if({text}=="", null(), {text})'
+        if name in ("tolower", "toupper"):
+            func = "lower" if name == "tolower" else "upper"
+            return f"{func}({self.string_value(args[0])})"
+        if name == "strlen":
+            return f"len({self.string_value(args[0])})"
+        if name in ("toint", "tolong"):
+            arg = args[0]
+            if arg.type in (Type.INT, Type.LONG):
+                return self.value(arg)
+            if arg.type in (Type.STRING, Type.DYNAMIC):
+                text = self.value(arg)
+                # KQL converts only integer syntax from text; anything else is null.
+                return f'if(match({text}, "^[+-]?[0-9]+\\\\z"), tonumber({text}), null())'
+            raise not_yet(node, f"{name}() of a {arg.type} value")
+        if name == "strcat":
+            return "(" + " . ".join(self.string_value(a) for a in args) + ")"
+        if name == "coalesce":
+            if node.type is Type.STRING:
+                # KQL's coalesce of strings skips empty strings.
+                text = self.value(args[-1])
+                for arg in reversed(args[:-1]):
+                    value = self.value(arg)
+                    text = f'if({value}!="", {value}, {text})'
+                return text
+            return "coalesce(" + ", ".join(self.value(a) for a in args) + ")"
+        if name in ("iff", "iif"):
+            return f"if({self.true_of(args[0])}, {self.value(args[1])}, {self.value(args[2])})"
+        raise not_yet(node, f"the function {name}()")
+
+    def operand(self, expr: ir.Expr) -> str:
+        """A value for comparison or arithmetic: numeric fields go through tonumber(), since
+        extracted fields are text and two texts compare as text."""
+        text = self.value(expr)
+        if expr.type.is_numeric and isinstance(expr, (ir.ColumnRef, ir.Path)):
+            return f"tonumber({text})"
+        return text
+
+    def string_value(self, expr: ir.Expr) -> str:
+        if expr.type is Type.STRING:
+            return self.value(expr)
+        if expr.type is Type.DYNAMIC:
+            return f'coalesce({self.value(expr)}, "")'
+        if expr.type in (Type.INT, Type.LONG):
+            return f'coalesce(tostring({self.value(expr)}), "")'
+        raise not_yet(expr, f"a {expr.type} value as text")
+
+    def value_Arith(self, node: ir.Arith) -> str:
+        if not (node.left.type.is_numeric and node.right.type.is_numeric):
+            raise not_yet(node, f"arithmetic on {node.left.type} and {node.right.type}")
+        if node.op in ("/", "%") and node.type is not Type.REAL:
+            raise not_yet(node, f"integer '{node.op}' (KQL truncates toward zero)")
+        if node.op == "%":
+            raise not_yet(node, "'%'")
+        return f"({self.operand(node.left)} {node.op} {self.operand(node.right)})"
+
+    def value_Negate(self, node: ir.Negate) -> str:
+        return f"(0 - {self.value(node.operand)})"
+
+    # -------------------------------------------------------------- predicates
+
+    def true_of(self, expr: ir.Expr) -> str:
+        """An SPL condition that holds exactly when `expr` is true (never null)."""
+        return self.truth(expr, True)
+
+    def false_of(self, expr: ir.Expr) -> str:
+        """An SPL condition that holds exactly when `expr` is false (never null)."""
+        return self.truth(expr, False)
+
+    def truth(self, expr: ir.Expr, want: bool) -> str:
+        method = getattr(self, "truth_" + type(expr).__name__, None)
+        if method is None:
+            return self.truth_value(expr, want)
+        return method(expr, want)
+
+    def truth_value(self, expr: ir.Expr, want: bool) -> str:
+        """A bool column, path or call: its text is "true" or "false"."""
+        if isinstance(expr, ir.Call) and expr.name in ("isnull", "isnotnull", "isempty", "isnotempty"):
+            arg = expr.args[0]
+            positive = (expr.name in ("isnull", "isempty")) == want
+            value = self.value(arg)
+            nullable = self.nullable(arg)
+            if expr.name in ("isnull", "isnotnull"):
+                if not nullable:
+                    return "1==0" if positive else "1==1"
+                return f"isnull({value})" if positive else f"isnotnull({value})"
+            if not nullable:
+                return f'{value}==""' if positive else f'{value}!=""'
+            return f'(isnull({value}) OR {value}=="")' if positive else f'(isnotnull({value}) AND {value}!="")'
+        if isinstance(expr, ir.Literal):
+            if expr.value is None:
+                return "1==0"
+            return "1==1" if bool(expr.value) == want else "1==0"
+        value = self.value(expr)
+        return f'{value}=="{"true" if want else "false"}"'
+
+    def truth_Logical(self, node: ir.Logical, want: bool) -> str:
+        # and: true when all are true, false when any is false; or is the dual.
+        joiner = " AND " if (node.op == "and") == want else " OR "
+        return "(" + joiner.join(self.truth(o, want) for o in node.operands) + ")"
+
+    def truth_Not(self, node: ir.Not, want: bool) -> str:
+        return self.truth(node.operand, not want)
+
+    def truth_Compare(self, node: ir.Compare, want: bool) -> str:
+        left, right = node.left, node.right
+        for side in (left, right):
+            if side.type in (Type.DATETIME, Type.TIMESPAN, Type.GUID):
+                raise not_yet(node, f"comparisons of {side.type} values")
+        op = node.op
+        lv, rv = self.operand(left), self.operand(right)
+        ln, rn = self.nullable(left), self.nullable(right)
+        if op in ("==", "!="):
+            positive = (op == "==") == want  # the condition asks for equality
+            same = f"{lv}=={rv}"
+            differ = f"{lv}!={rv}"
+            if not ln and not rn:
+                return same if positive else differ
+            guards = [f"isnotnull({v})" for v, n in ((lv, ln), (rv, rn)) if n]
+            if positive:
+                return "(" + " AND ".join(guards + [same]) + ")"
+            if ln and rn:
+                # null vs null is null: neither equal nor different.
+                return f"((isnull({lv}) AND isnotnull({rv})) OR (isnotnull({lv}) AND isnull({rv})) OR " \
+                       f"(isnotnull({lv}) AND isnotnull({rv}) AND {differ}))"
+            nullable_side = lv if ln else rv
+            return f"(isnull({nullable_side}) OR {differ})"
+        opposite = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}[op]
+        test = f"{lv}{op if want else opposite}{rv}"
+        guards = [f"isnotnull({v})" for v, n in ((lv, ln), (rv, rn)) if n]
+        return "(" + " AND ".join(guards + [test]) + ")" if guards else test
+
+    def truth_StringMatch(self, node: ir.StringMatch, want: bool) -> str:
+        match = self.string_match(node)
+        positive = want != node.negated
+        if self.nullable(node.left):
+            value = self.value(node.left)
+            return f"(isnotnull({value}) AND {match})" if positive else f"(isnull({value}) OR NOT {match})"
+        return match if positive else f"NOT {match}"
+
+    def string_match(self, node: ir.StringMatch) -> str:
+        """The SPL test for a non-null left operand; `negated` is applied by the caller."""
+        left = self.value(node.left)
+        right = node.right
+        kind = node.kind
+        if not isinstance(right, ir.Literal) or not isinstance(right.value, str):
+            if kind == "equals" and right.type is Type.STRING:
+                if node.case_sensitive:
+                    return f"{left}=={self.value(right)}"
+                return f"lower({left})==lower({self.value(right)})"
+            raise not_yet(node, f"'{kind}' against a computed value (only literals)")
+        needle = right.value
+        if kind == "regex":
+            return f"match({left}, {spl_string(pcre_from_kql(needle))})"
+        if kind == "equals":
+            if node.case_sensitive:
+                return f"{left}=={spl_string(needle)}"
+            return f"lower({left})=={spl_string(needle.lower())}"
+        if kind in ("startswith", "endswith"):
+            if not needle:
+                return "1==1"
+            width = len(needle)
+            part = f"substr({left}, 1, {width})" if kind == "startswith" else f"substr({left}, -{width})"
+            if node.case_sensitive:
+                return f"{part}=={spl_string(needle)}"
+            return f"lower({part})=={spl_string(needle.lower())}"
+        flags = "" if node.case_sensitive else "(?i)"
+        body = regex_escape(needle)
+        if kind == "contains":
+            if not needle:
+                return "1==1"
+            return f"match({left}, {spl_string(flags + body)})"
+        if kind in ("has", "hasprefix", "hassuffix"):
+            return f"match({left}, {spl_string(flags + has_regex(needle, kind))})"
+        raise not_yet(node, f"the string operator {kind}")
+
+    def truth_InList(self, node: ir.InList, want: bool) -> str:
+        left = self.value(node.expr)
+        values = []
+        for item in node.values:
+            if isinstance(item, ir.Literal) and item.value is None:
+                continue
+            if node.case_sensitive:
+                values.append(self.value(item))
+            elif isinstance(item, ir.Literal) and isinstance(item.value, str):
+                values.append(spl_string(item.value.lower()))
+            else:
+                values.append(f"lower({self.string_value(item)})")
+        subject = left if node.case_sensitive else f"lower({self.string_value(node.expr)})"
+        test = f"in({subject}, {', '.join(values)})" if values else "1==0"
+        positive = want != node.negated
+        if self.nullable(node.expr) and node.case_sensitive:
+            return f"(isnotnull({left}) AND {test})" if positive else f"(isnull({left}) OR NOT {test})"
+        return test if positive else f"NOT {test}"
+
+    def truth_HasAny(self, node: ir.HasAny, want: bool) -> str:
+        text = self.string_value(node.expr)
+        tests = []
+        for item in node.values:
+            if not (isinstance(item, ir.Literal) and isinstance(item.value, str)):
+                raise not_yet(node, "has_any/has_all with a non-string element")
+            tests.append(f"match({text}, {spl_string('(?i)' + has_regex(item.value, 'has'))})")
+        if not tests:
+            return ("1==1" if node.all else "1==0") if want else ("1==0" if node.all else "1==1")
+        positive_join = " AND " if node.all else " OR "
+        if want:
+            return "(" + positive_join.join(tests) + ")"
+        return "NOT (" + positive_join.join(tests) + ")"
+
+    def truth_Between(self, node: ir.Between, want: bool) -> str:
+        for side in (node.expr, node.low, node.high):
+            if not side.type.is_numeric:
+                raise not_yet(node, f"between on {side.type} values")
+        v, lo, hi = self.operand(node.expr), self.operand(node.low), self.operand(node.high)
+        guards = [f"isnotnull({x})" for x, e in ((v, node.expr), (lo, node.low), (hi, node.high)) if self.nullable(e)]
+        inside = want != node.negated
+        test = f"{v}>={lo} AND {v}<={hi}" if inside else f"({v}<{lo} OR {v}>{hi})"
+        return "(" + " AND ".join(guards + [test]) + ")"
+
+
+def subsearch(pipeline: Pipeline) -> str:
+    """A subsearch's text, indented under the command that opens it, closing bracket on its own line."""
+    lines = pipeline.lines()
+    body = ["search " + lines[0]] + lines[1:]
+    return "\n" + "\n".join(INDENT + line for line in body) + "\n" + INDENT + "]"
+
+
+def _refs(expr: ir.Expr) -> set[str]:
+    return {e.name for e in ir.walk_exprs(expr) if isinstance(e, ir.ColumnRef)}
+
+
+def has_regex(needle: str, kind: str) -> str:
+    """A PCRE search for `needle` as KQL's `has` (whole terms), `hasprefix` or `hassuffix` mean it.
+
+    Terms are maximal runs of Unicode letters and digits. The needle may not be
+    preceded by a term character when it starts with one, nor followed by one
+    when it ends with one; `hasprefix` checks only the start, `hassuffix` only
+    the end.
+    """
+    body = regex_escape(needle)
+    if not needle:
+        return ""
+    if kind in ("has", "hasprefix") and needle[0].isalnum():
+        body = f"(?<!{_TERM_CLASS})" + body
+    if kind in ("has", "hassuffix") and needle[-1].isalnum():
+        body = body + f"(?!{_TERM_CLASS})"
+    return body

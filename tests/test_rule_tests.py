@@ -1,0 +1,173 @@
+"""`rulecast test`: the shipped rules pass, failures show a readable diff, bad cases are reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from backends.python import generate_module
+from translator.cli import main
+from translator.compiler import analyze
+from translator.rule import load_rule
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "rules/email/high_confidence_phish_released.yaml"
+GOLDEN = ROOT / "tests/golden/python/high_confidence_phish_released.py"
+
+RULE_HEAD = """\
+id: 0b6f1d7a-3c2e-4f5a-9b8c-7d6e5f4a3b2c
+name: Sends by user
+description: Sends, newest first.
+query: |
+  CloudAppEvents
+  | where ActionType == "Send"
+  | project Timestamp, AccountId
+  | sort by Timestamp desc
+"""
+
+
+def run_cli(capsys, *argv):
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_shipped_rules_pass(capsys):
+    status, out, _ = run_cli(capsys, "test", ROOT / "rules")
+    assert status == 0
+    assert "  PASS  release of a high-confidence phish" in out
+    assert out.splitlines()[-1].endswith(" passed, 0 failed")
+
+
+def test_seed_has_the_required_cases():
+    names = [case.name for case in load_rule(SEED).tests]
+    assert len(names) >= 7
+    for required in ("high-confidence", "low-confidence", "without NetworkMessageId", "same message",
+                     "not valid JSON", "case", "out of time order"):
+        assert any(required in name for name in names), required
+
+
+def test_failure_shows_column_diff(capsys, tmp_path):
+    rule = tmp_path / "rule.yaml"
+    rule.write_text(RULE_HEAD + """\
+tests:
+  - name: newest first
+    input:
+      CloudAppEvents:
+        - {Timestamp: "2024-01-01T00:00:00Z", ActionType: Send, AccountId: old}
+        - {Timestamp: "2024-01-02T00:00:00Z", ActionType: Send, AccountId: new}
+    expect:
+      rows:
+        - {Timestamp: "2024-01-02T00:00:00Z", AccountId: new}
+        - {Timestamp: "2024-01-01T00:00:00Z", AccountId: wrong}
+""", encoding="utf-8")
+    status, out, _ = run_cli(capsys, "test", rule)
+    assert status == 1
+    assert "  FAIL  newest first" in out
+    assert "row 2 differs:" in out
+    assert 'AccountId: expected "wrong", got "old"' in out
+    assert out.splitlines()[-1] == "0 passed, 1 failed"
+
+
+def test_order_matters_only_when_rule_sorts(capsys, tmp_path):
+    unsorted = RULE_HEAD.replace("  | sort by Timestamp desc\n", "")
+    case = """\
+tests:
+  - name: two sends
+    input:
+      CloudAppEvents:
+        - {Timestamp: "2024-01-01T00:00:00Z", ActionType: Send, AccountId: a}
+        - {Timestamp: "2024-01-02T00:00:00Z", ActionType: Send, AccountId: b}
+    expect:
+      rows:
+        - {Timestamp: "2024-01-02T00:00:00Z", AccountId: b}
+        - {Timestamp: "2024-01-01T00:00:00Z", AccountId: a}
+"""
+    rule = tmp_path / "unsorted.yaml"
+    rule.write_text(unsorted + case, encoding="utf-8")
+    assert run_cli(capsys, "test", rule)[0] == 0
+    rule.write_text(unsorted + case.replace("    expect:\n", "    expect:\n      ordered: true\n"), encoding="utf-8")
+    status, out, _ = run_cli(capsys, "test", rule)
+    assert status == 1
+    assert "rows compared in order" in out
+
+
+def test_omitted_columns_must_be_empty(capsys, tmp_path):
+    rule = tmp_path / "rule.yaml"
+    rule.write_text(RULE_HEAD + """\
+tests:
+  - name: account left out
+    input:
+      CloudAppEvents:
+        - {Timestamp: "2024-01-01T00:00:00Z", ActionType: Send, AccountId: someone}
+    expect:
+      rows:
+        - {Timestamp: "2024-01-01T00:00:00Z"}
+""", encoding="utf-8")
+    status, out, _ = run_cli(capsys, "test", rule)
+    assert status == 1
+    assert 'AccountId: expected "", got "someone"' in out
+
+
+def test_bad_cases_name_their_position(capsys, tmp_path):
+    rule = tmp_path / "rule.yaml"
+    rule.write_text(RULE_HEAD + """\
+tests:
+  - name: wrong input type
+    input:
+      CloudAppEvents:
+        - {Timestamp: 12, ActionType: Send}
+    expect:
+      count: 1
+  - name: unknown expected column
+    input:
+      CloudAppEvents: []
+    expect:
+      rows:
+        - {AcountId: x}
+  - name: missing file
+    input:
+      CloudAppEvents: events/nope.jsonl
+    expect:
+      count: 0
+  - name: count mismatch
+    input:
+      CloudAppEvents:
+        - {ActionType: Send}
+    expect:
+      count: 2
+""", encoding="utf-8")
+    status, out, _ = run_cli(capsys, "test", rule)
+    assert status == 1
+    assert f"{rule}:13:23: CloudAppEvents event 1: column Timestamp: expected a datetime" in out
+    assert "names column 'AcountId', which the output does not have (did you mean 'AccountId'?)" in out
+    assert "input file" in out and "nope.jsonl not found" in out
+    assert "expected 2 rows, got 1" in out
+    assert out.splitlines()[-1] == "0 passed, 4 failed"
+
+
+def test_file_inputs_are_read_relative_to_the_rule(capsys, tmp_path):
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / "sends.jsonl").write_text(
+        '{"Timestamp": "2024-01-01T00:00:00Z", "ActionType": "Send", "AccountId": "x"}\n'
+        '{"Timestamp": "2024-01-01T00:00:00Z", "ActionType": "Read", "AccountId": "y"}\n', encoding="utf-8")
+    rule = tmp_path / "rule.yaml"
+    rule.write_text(RULE_HEAD + """\
+tests:
+  - name: from a file
+    input:
+      CloudAppEvents: events/sends.jsonl
+    expect:
+      rows:
+        - {Timestamp: 2024-01-01T00:00:00Z, AccountId: x}
+""", encoding="utf-8")
+    status, out, _ = run_cli(capsys, "test", rule)
+    assert status == 0, out
+    assert "1 passed, 0 failed" in out
+
+
+def test_golden_module_matches(monkeypatch):
+    # Regenerate with: rulecast compile rules/email/high_confidence_phish_released.yaml -t python -o /tmp/out
+    # and copy /tmp/out/python/high_confidence_phish_released.py over the golden file.
+    monkeypatch.chdir(ROOT)  # the module names the rule path it was compiled from
+    text = generate_module(analyze(load_rule("rules/email/high_confidence_phish_released.yaml"), "defender"))
+    assert text == GOLDEN.read_text(encoding="utf-8")

@@ -1,0 +1,165 @@
+"""`rulecast import sigma`, and `compile`/`check` on Sigma files.
+
+The fixtures in tests/sigma_fixtures are SigmaHQ rules (Detection Rule
+License 1.1, see the LICENSE file there; each keeps its author).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from translator.cli import main
+from translator.compiler import analyze
+from translator.rule import load_rule
+from translator.sigma.rules import load_file, node_for
+
+FIXTURES = Path(__file__).resolve().parent / "sigma_fixtures"
+WMIC = FIXTURES / "proc_creation_win_wmic_uninstall_security_products.yml"
+REGISTRY = FIXTURES / "registry_set_powershell_enablescripts_enabled.yml"
+EXPAND = FIXTURES / "win_security_adcs_certighost_cdc_chase_request.yml"
+CIDR = FIXTURES / "net_connection_win_dllhost_non_local_ip.yml"
+KEYWORDS = FIXTURES / "cisco_cli_dot1x_disabled.yml"
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def test_fixture_rules_keep_their_author_and_licence():
+    assert "Detection Rule License (DRL) 1.1" in (FIXTURES / "LICENSE").read_text(encoding="utf-8")
+    for path in FIXTURES.glob("*.yml"):
+        assert "\nauthor: " in path.read_text(encoding="utf-8"), path.name
+
+
+@pytest.mark.parametrize("fixture", [WMIC, REGISTRY, CIDR])
+def test_imported_rule_round_trips_to_the_same_ir(fixture, tmp_path, capsys):
+    assert main(["import", "sigma", str(fixture), "-o", str(tmp_path)]) == 0
+    imported = tmp_path / (fixture.stem + ".yaml")
+    rule = load_rule(imported)
+    assert rule.data["description-detailed"].startswith("Author: ")
+    expected = node_for(load_file(fixture)[0], "defender")
+    assert analyze(rule, "defender").node == expected
+    analyze(rule, "sentinel")  # the same query resolves against the Sentinel tables
+
+
+def test_import_unmapped_log_source_named(tmp_path, capsys):
+    status = main(["import", "sigma", str(KEYWORDS), "-o", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 1
+    line = KEYWORDS.read_text(encoding="utf-8").splitlines().index("logsource:") + 1
+    assert f"{KEYWORDS}:{line}:1: error: import: log source {{product: cisco, service: aaa}} has no defender mapping" in err
+    assert "Traceback" not in err
+
+
+def test_compile_accepts_sigma_files_for_every_target(capsys):
+    assert main(["compile", "-t", "all", str(WMIC)]) == 0
+    out = capsys.readouterr().out
+    for header in ("[defender query]", "[sentinel query]", "[python module]"):
+        assert header in out
+    assert 'ProcessCommandLine contains "\u2014nointeractive"' in out
+
+
+def test_check_accepts_sigma_files(capsys):
+    assert main(["check", str(WMIC)]) == 0
+    assert "compiles for sentinel, defender" in capsys.readouterr().out
+
+
+def test_expand_needs_placeholder_values(capsys):
+    assert main(["compile", "-t", "python", str(EXPAND)]) == 1
+    err = capsys.readouterr().err
+    assert "placeholder %known_cdcs% needs values" in err
+    assert "--sigma-placeholder known_cdcs=" in err
+    line = next(i for i, text in enumerate(EXPAND.read_text().splitlines(), 1) if "|expand" in text)
+    assert f"{EXPAND}:{line}:" in err
+
+
+def test_expand_compiles_with_supplied_values(tmp_path, capsys):
+    values = write(tmp_path, "values.yaml", "known_cdcs: [dc1.example.com, 10.0.0.5]\n")
+    assert main(["compile", "-t", "python", str(EXPAND), "--sigma-placeholders", str(values)]) == 0
+    out = capsys.readouterr().out
+    assert "dc1.example.com" in out
+    assert "10.0.0.5" in out
+    assert main(["compile", "-t", "python", str(EXPAND), "--sigma-placeholder", "known_cdcs=dc9.example.com"]) == 0
+    assert "dc9.example.com" in capsys.readouterr().out
+
+
+def test_invalid_yaml_is_one_positioned_error_without_traceback(tmp_path, capsys):
+    bad = write(tmp_path, "bad.yml", """
+        title: broken
+        logsource:
+          product: windows
+          category: process_creation
+        detection:
+          sel:
+            CommandLine: [unclosed
+          condition: sel
+    """)
+    assert main(["compile", "-t", "defender", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{bad}:")
+    assert ": error: invalid YAML" in err.splitlines()[0]
+    assert "Traceback" not in err
+
+
+def test_unknown_modifier_is_reported_and_other_rules_still_compile(tmp_path, capsys):
+    write(tmp_path, "a_bad.yml", """
+        title: bad modifier
+        logsource: {product: windows, category: process_creation}
+        detection:
+          sel:
+            CommandLine|sometimes: x
+          condition: sel
+    """)
+    good = write(tmp_path, "b_good.yml", WMIC.read_text(encoding="utf-8"))
+    assert main(["compile", "-t", "defender", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert "invalid Sigma document: Unknown modifier" in captured.err
+    assert "DeviceProcessEvents" in captured.out
+    assert good.name not in captured.err
+
+
+def test_unmapped_field_is_refused_and_named(tmp_path, capsys):
+    rule = write(tmp_path, "field.yml", """
+        title: current directory
+        logsource: {product: windows, category: process_creation}
+        detection:
+          sel:
+            CurrentDirectory|contains: '\\Temp\\'
+          condition: sel
+    """)
+    assert main(["compile", "-t", "defender", str(rule)]) == 1
+    err = capsys.readouterr().err
+    assert (f"{rule}:5:5: error: defender: field 'CurrentDirectory' of log source "
+            "{product: windows, category: process_creation} has no defender mapping") in err
+
+
+def test_sigma_filter_becomes_a_labelled_exclusion(tmp_path, capsys):
+    rule = write(tmp_path, "rule.yml", """
+        title: whoami
+        id: 11111111-2222-4333-8444-555555555555
+        logsource: {product: windows, category: process_creation}
+        detection:
+          sel:
+            Image|endswith: '\\whoami.exe'
+          condition: sel
+    """)
+    write(tmp_path, "mf_admins.yml", """
+        title: Admin accounts are expected
+        logsource: {product: windows, category: process_creation}
+        filter:
+          rules: [11111111-2222-4333-8444-555555555555]
+          selection:
+            User|startswith: 'CONTOSO\\adm_'
+          condition: selection
+    """)
+    assert main(["compile", "-t", "defender", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "// exclusion: Admin accounts are expected" in out
+    assert 'not(strcat(AccountDomain, @"\\", AccountName) startswith @"CONTOSO\\adm_")' in out
+    assert main(["compile", "-t", "defender", str(rule)]) == 0
+    assert "exclusion" not in capsys.readouterr().out

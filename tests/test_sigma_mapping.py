@@ -1,0 +1,122 @@
+"""Log source and field mappings, and the value translations they carry."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import textwrap
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from backends.kql import generate
+from translator.sigma.convert import ipv4_network_regex
+from translator.sigma.mapping import SIGMA_TARGETS, Refusal, load_mapping, native_tables
+from translator.sigma.rules import load_text, node_for
+from translator.schema import load_catalog
+
+
+def compile_rule(detection: str, target: str = "defender", logsource: str = "product: windows\n  category: registry_set"):
+    text = "title: t\nlogsource:\n  " + logsource + "\ndetection:\n" + textwrap.indent(textwrap.dedent(detection), "  ")
+    document = load_text(text, "case.yml")[0]
+    assert document.error is None, document.error
+    return generate(node_for(document, target))
+
+
+@pytest.mark.parametrize("target", SIGMA_TARGETS)
+def test_every_mapped_column_exists_in_its_table(target):
+    mapping = load_mapping(target)
+    for entry in mapping.logsources:
+        columns = {c.name for c in mapping.table(entry).columns}
+        open_table = mapping.catalog == "native" and native_tables()[entry.table].open
+        for name, spec in entry.fields.items():
+            used = [spec.column] if spec.column else [p[1:] for p in spec.concat + spec.join if p.startswith("$")]
+            used += list((spec.hashes or {}).values()) + ([spec.dword] if spec.dword else [])
+            for column in used:
+                assert open_table or column in columns, f"{target} {entry.describe()}: {name} -> {column}"
+        for column in entry.where:
+            assert column in columns
+
+
+def test_device_schemas_name_their_sources():
+    for platform in ("defender", "sentinel"):
+        catalog = load_catalog(platform)
+        for table in ("DeviceProcessEvents", "DeviceNetworkEvents", "DeviceFileEvents", "DeviceRegistryEvents",
+                      "DeviceImageLoadEvents", "DeviceLogonEvents", "DeviceEvents"):
+            assert table in catalog.tables
+            assert "learn.microsoft.com" in catalog.sources[table]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 32), st.integers(0, 2**32 - 1))
+def test_ipv4_cidr_regex_matches_exactly_the_network(base, prefix, probe):
+    network = ipaddress.IPv4Network((base, prefix), strict=False)
+    pattern = re.compile(ipv4_network_regex(network))
+    address = ipaddress.IPv4Address(probe)
+    assert bool(pattern.search(str(address))) == (address in network)
+    assert pattern.search(str(network.network_address))
+    assert pattern.search(str(network.broadcast_address))
+    # Anchored: an address inside a longer text does not match.
+    assert not pattern.search("1" + str(network.network_address) + "1")
+
+
+def test_ipv6_cidr_kql_function_python_refusal():
+    detection = "sel:\n  DestinationIp|cidr: 'fe80::/10'\ncondition: sel\n"
+    query = compile_rule(detection, "defender", "product: windows\n  category: network_connection")
+    assert 'ipv6_is_in_range(RemoteIP, "fe80::/10")' in query
+    with pytest.raises(Refusal, match="IPv6 network fe80::/10 needs ipv6_is_in_range"):
+        compile_rule(detection, "python", "product: windows\n  category: network_connection")
+
+
+def test_registry_root_is_rewritten_for_defender():
+    query = compile_rule("sel:\n  TargetObject|startswith: 'HKLM\\Software\\Run'\ncondition: sel\n")
+    assert 'startswith @"HKEY_LOCAL_MACHINE\\Software\\Run"' in query
+    assert 'iff(isempty(RegistryValueName), RegistryKey, strcat(RegistryKey, @"\\", RegistryValueName))' in query
+
+
+def test_registry_root_that_cannot_be_rewritten_is_refused():
+    with pytest.raises(Refusal, match="registry root"):
+        compile_rule("sel:\n  TargetObject|contains: 'x\\HKLM\\y'\ncondition: sel\n")
+
+
+def test_dword_value_becomes_type_and_decimal_data():
+    query = compile_rule("sel:\n  Details: 'DWORD (0x0000000a)'\ncondition: sel\n")
+    assert 'RegistryValueType == "Dword" and RegistryValueData == "10"' in query
+    with pytest.raises(Refusal, match="Sysmon's spelling of registry data"):
+        compile_rule("sel:\n  Details|startswith: 'DWORD (0x000000'\ncondition: sel\n")
+
+
+def test_hashes_become_hash_columns():
+    logsource = "product: windows\n  category: process_creation"
+    query = compile_rule("sel:\n  Hashes|contains: 'MD5=" + "a" * 32 + "'\ncondition: sel\n", "defender", logsource)
+    assert 'MD5 =~ "' + "a" * 32 + '"' in query
+    with pytest.raises(Refusal, match="IMPHASH hashes have no defender column"):
+        compile_rule("sel:\n  Hashes|contains: 'IMPHASH=" + "b" * 32 + "'\ncondition: sel\n", "defender", logsource)
+
+
+def test_value_table_translates_exact_values_only():
+    logsource = "product: windows\n  category: network_connection"
+    query = compile_rule("sel:\n  Initiated: 'true'\ncondition: sel\n", "defender", logsource)
+    assert 'ActionType in ("ConnectionSuccess"' in query
+    with pytest.raises(Refusal, match="translates only exact values"):
+        compile_rule("sel:\n  Initiated|contains: 'tr'\ncondition: sel\n", "defender", logsource)
+
+
+def test_unmapped_log_source_names_it():
+    with pytest.raises(Refusal, match=r"log source \{product: linux, service: auditd\} has no sentinel mapping"):
+        compile_rule("sel:\n  type: EXECVE\ncondition: sel\n", "sentinel", "product: linux\n  service: auditd")
+
+
+def test_numbers_compare_as_numbers_on_numeric_columns():
+    logsource = "product: windows\n  category: network_connection"
+    query = compile_rule("sel:\n  DestinationPort: 445\nhigh:\n  DestinationPort|gte: 49152\ncondition: sel or high\n",
+                         "defender", logsource)
+    assert "RemotePort == 445" in query
+    assert "RemotePort >= 49152" in query
+
+
+def test_open_fields_are_read_through_tostring():
+    query = compile_rule("sel:\n  EventID: 4624\n  LogonType: 3\ncondition: sel\n", "python",
+                         "product: windows\n  service: security")
+    assert "EventID == 4624" in query
+    assert 'tostring(LogonType) =~ "3"' in query

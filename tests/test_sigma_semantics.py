@@ -1,0 +1,322 @@
+"""Sigma's matching rules, checked by running the compiled rule in each target.
+
+Each case is a small Sigma rule written for this file, with events that must
+and must not match. The events are written with Sigma's field names; for the
+KQL targets they are renamed to the Defender XDR columns through the shipped
+mapping, loaded into duckdb-kql and queried with the emitted KQL, which
+Microsoft's own parser also checks. The Python target runs the generated
+module. The Splunk target runs through the reference SPL interpreter when
+both are installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import textwrap
+
+import pytest
+
+from backends import CompileSettings, available_targets, get_target
+from backends.kql import generate
+from backends.python import generate_module, load_module
+from kqlexec import Unsupported, connect, run
+from kustocheck import schema_tables
+from translator.sigma.mapping import Refusal, load_mapping
+from translator.sigma.rules import analysis_for, load_text, node_for, target_settings
+
+PROCESS = "logsource:\n  product: windows\n  category: process_creation\n"
+
+
+def sigma(detection: str, logsource: str = PROCESS) -> str:
+    return "title: test rule\nid: 00000000-0000-4000-8000-00000000aaaa\n" + logsource + "detection:\n" + textwrap.indent(
+        textwrap.dedent(detection).strip("\n"), "  ") + "\n"
+
+
+def document(text: str):
+    documents = load_text(text, "case.yml")
+    assert documents[0].error is None, documents[0].error
+    return documents[0]
+
+
+def defender_events(text: str, events: list[dict]) -> list[dict]:
+    """Rename Sigma fields to the Defender columns the mapping gives them."""
+    doc = document(text)
+    mapping = load_mapping("defender")
+    source = doc.sigma.logsource
+    entry = mapping.logsource(source.product, source.category, source.service)
+    renamed = []
+    for event in events:
+        renamed.append({mapping.field(entry, key).column: value for key, value in event.items()})
+    return renamed
+
+
+def run_kql(text: str, events: list[dict], platform: str, kusto) -> list[dict]:
+    node = node_for(document(text), platform)
+    query = generate(node)
+    table = _table(node)
+    analysis = kusto.analyze(query, schema_tables(platform, [table]))
+    assert not analysis.errors, analysis.report()
+    con = connect({table: node.columns}, {table: defender_events(text, events)})
+    try:
+        return run(con, query, node.columns)
+    except Unsupported as exc:  # pragma: no cover - depends on duckdb-kql's coverage
+        pytest.skip(f"duckdb-kql cannot run this query: {exc}")
+
+
+def _table(node) -> str:
+    while not hasattr(node, "table"):
+        node = node.input
+    return node.table
+
+
+def run_python(text: str, events: list[dict]) -> list[dict]:
+    doc = document(text)
+    node = node_for(doc, "python")
+    module = load_module(generate_module(analysis_for(doc, "python", "defender")))
+    return list(module.run({_table(node): events}))
+
+
+def run_splunk(text: str, events: list[dict]):
+    """Run the SPL through the reference interpreter; skip while either is not installed."""
+    if "splunk" not in available_targets():
+        pytest.skip("the splunk target is not installed")
+    try:
+        interpreter = importlib.import_module("spl")
+    except ImportError:
+        interpreter = None
+    if not callable(getattr(interpreter, "run", None)):
+        pytest.skip("the SPL reference interpreter (tests/spl) does not provide run(spl, events) yet")
+    doc = document(text)
+    target = get_target("splunk")
+    analysis = analysis_for(doc, "splunk", target.platform)
+    artifact = target.compile(analysis, target.formats[0], target_settings(CompileSettings(), "splunk"))[0]
+    return interpreter.run(artifact.text, events)
+
+
+def matches(rows, events, key="CommandLine"):
+    """The values of `key` among the result rows, in event order."""
+    found = {str(r.get(key)) for r in rows}
+    return [e[key] for e in events if str(e[key]) in found]
+
+
+# ---------------------------------------------------------------- mid-value wildcard
+
+
+MID_WILDCARD = sigma("""
+    sel:
+      CommandLine|contains: 'a*b'
+    condition: sel
+""")
+MID_EVENTS = [{"CommandLine": "xAyyBx"}, {"CommandLine": "a-b"}, {"CommandLine": "ba"}, {"CommandLine": "A\nB"}]
+MID_EXPECTED = ["xAyyBx", "a-b", "A\nB"]
+
+
+@pytest.mark.parametrize("platform", ["defender", "sentinel"])
+def test_mid_value_wildcard_is_case_insensitive_in_kql(platform, kusto):
+    query = generate(node_for(document(MID_WILDCARD), platform))
+    assert "(?is)" in query
+    rows = run_kql(MID_WILDCARD, MID_EVENTS, platform, kusto)
+    assert sorted(r["ProcessCommandLine"] for r in rows) == sorted(MID_EXPECTED)
+
+
+def test_mid_value_wildcard_is_case_insensitive_in_python():
+    assert matches(run_python(MID_WILDCARD, MID_EVENTS), MID_EVENTS) == MID_EXPECTED
+
+
+def test_mid_value_wildcard_is_case_insensitive_in_splunk():
+    assert matches(run_splunk(MID_WILDCARD, MID_EVENTS), MID_EVENTS) == MID_EXPECTED
+
+
+def test_cased_mid_value_wildcard_keeps_case():
+    text = sigma("""
+        sel:
+          CommandLine|contains|cased: 'a*b'
+        condition: sel
+    """)
+    assert matches(run_python(text, MID_EVENTS), MID_EVENTS) == ["a-b"]
+    assert "(?s)^" in generate(node_for(document(text), "defender"))
+
+
+# ---------------------------------------------------------------- null
+
+
+NULL_RULE = sigma("""
+    sel:
+      Image|endswith: '\\cmd.exe'
+    empty:
+      CommandLine: null
+    condition: sel and empty
+""")
+NULL_EVENTS = [
+    {"Image": "C:\\Windows\\cmd.exe", "CommandLine": "cmd /c dir"},
+    {"Image": "C:\\Windows\\cmd.exe"},
+    {"Image": "C:\\Windows\\cmd.exe", "CommandLine": ""},
+]
+
+
+def test_null_is_isempty_in_kql(kusto):
+    query = generate(node_for(document(NULL_RULE), "defender"))
+    assert "isempty(ProcessCommandLine)" in query
+    assert "isnull(" not in query
+    rows = run_kql(NULL_RULE, NULL_EVENTS, "defender", kusto)
+    assert len(rows) == 2 and all(r["ProcessCommandLine"] == "" for r in rows)
+
+
+def test_null_keeps_events_without_the_field_in_python():
+    rows = run_python(NULL_RULE, NULL_EVENTS)
+    assert len(rows) == 2 and all(r["CommandLine"] == "" for r in rows)
+
+
+def test_null_keeps_events_without_the_field_in_splunk():
+    rows = run_splunk(NULL_RULE, NULL_EVENTS)
+    assert len(rows) == 2
+
+
+# ---------------------------------------------------------------- windash
+
+
+WINDASH_RULE = sigma("""
+    sel:
+      CommandLine|windash|contains: ' -enc '
+    condition: sel
+""")
+DASHES = ["-", "/", "\u2013", "\u2014", "\u2015"]
+WINDASH_EVENTS = [{"CommandLine": f"powershell {d}enc AAAA"} for d in DASHES] + [
+    {"CommandLine": "powershell enc AAAA"}, {"CommandLine": "powershell _enc AAAA"}]
+WINDASH_EXPECTED = [f"powershell {d}enc AAAA" for d in DASHES]
+
+
+def test_windash_matches_all_five_dashes_in_python():
+    assert matches(run_python(WINDASH_RULE, WINDASH_EVENTS), WINDASH_EVENTS) == WINDASH_EXPECTED
+
+
+@pytest.mark.parametrize("platform", ["defender", "sentinel"])
+def test_windash_matches_all_five_dashes_in_kql(platform, kusto):
+    rows = run_kql(WINDASH_RULE, WINDASH_EVENTS, platform, kusto)
+    assert sorted(r["ProcessCommandLine"] for r in rows) == sorted(WINDASH_EXPECTED)
+
+
+def test_windash_matches_all_five_dashes_in_splunk():
+    assert matches(run_splunk(WINDASH_RULE, WINDASH_EVENTS), WINDASH_EVENTS) == WINDASH_EXPECTED
+
+
+# ---------------------------------------------------------------- regex inside an OR group
+
+
+REGEX_OR_RULE = sigma("""
+    plain:
+      CommandLine|contains: 'whoami'
+    pattern:
+      CommandLine|re: 'net\\s+user'
+    condition: 1 of them
+""")
+REGEX_OR_EVENTS = [{"CommandLine": "whoami /all"}, {"CommandLine": "net   user x"}, {"CommandLine": "NET USER"},
+                   {"CommandLine": "ipconfig"}]
+REGEX_OR_EXPECTED = ["whoami /all", "net   user x"]
+
+
+def test_regex_in_or_group_keeps_both_branches_in_python():
+    assert matches(run_python(REGEX_OR_RULE, REGEX_OR_EVENTS), REGEX_OR_EVENTS) == REGEX_OR_EXPECTED
+
+
+def test_regex_in_or_group_keeps_both_branches_in_kql(kusto):
+    rows = run_kql(REGEX_OR_RULE, REGEX_OR_EVENTS, "defender", kusto)
+    assert sorted(r["ProcessCommandLine"] for r in rows) == sorted(REGEX_OR_EXPECTED)
+
+
+def test_regex_in_or_group_keeps_both_branches_in_splunk():
+    assert matches(run_splunk(REGEX_OR_RULE, REGEX_OR_EVENTS), REGEX_OR_EVENTS) == REGEX_OR_EXPECTED
+
+
+def test_regex_flags_become_inline_flags():
+    text = sigma("""
+        sel:
+          CommandLine|re|i|m|s: '^net.user$'
+        condition: sel
+    """)
+    assert '"(?ims)^net.user$"' in generate(node_for(document(text), "defender"))
+
+
+def test_regex_outside_kql_dialect_is_refused_with_the_reason():
+    text = sigma("""
+        sel:
+          CommandLine|re: 'foo(?=bar)'
+        condition: sel
+    """)
+    with pytest.raises(Refusal, match="look-around"):
+        node_for(document(text), "defender")
+
+
+# ---------------------------------------------------------------- backslash escapes
+
+
+ESCAPE_RULE = sigma(r"""
+    wildcard:
+      CommandLine|startswith: 'C:\\*.exe'
+    star:
+      CommandLine: 'a\*b'
+    condition: wildcard or star
+""")
+ESCAPE_EVENTS = [
+    {"CommandLine": "c:\\tools\\run.EXE"},   # backslash, then anything, then .exe
+    {"CommandLine": "C:\\.exe"},            # the wildcard may match nothing
+    {"CommandLine": "C:x.exe"},             # no backslash: no match
+    {"CommandLine": "a*b"},                 # the literal asterisk
+    {"CommandLine": "A*B"},                 # case-insensitive
+    {"CommandLine": "axb"},                 # `\*` is not a wildcard
+]
+ESCAPE_EXPECTED = ["c:\\tools\\run.EXE", "C:\\.exe", "a*b", "A*B"]
+
+
+def test_backslash_escapes_in_python():
+    assert matches(run_python(ESCAPE_RULE, ESCAPE_EVENTS), ESCAPE_EVENTS) == ESCAPE_EXPECTED
+
+
+@pytest.mark.parametrize("platform", ["defender", "sentinel"])
+def test_backslash_escapes_in_kql(platform, kusto):
+    rows = run_kql(ESCAPE_RULE, ESCAPE_EVENTS, platform, kusto)
+    assert sorted(r["ProcessCommandLine"] for r in rows) == sorted(ESCAPE_EXPECTED)
+
+
+def test_backslash_escapes_in_splunk():
+    assert matches(run_splunk(ESCAPE_RULE, ESCAPE_EVENTS), ESCAPE_EVENTS) == ESCAPE_EXPECTED
+
+
+# ---------------------------------------------------------------- keyword search
+
+
+KEYWORD_RULE = sigma("""
+    keywords:
+      - 'mimikatz'
+      - 'sekurlsa::'
+    condition: keywords
+""")
+KEYWORD_EVENTS = [{"CommandLine": "run MimiKatz.exe", "Image": "C:\\x.exe"},
+                  {"CommandLine": "dir", "Image": "C:\\sekurlsa::x"},
+                  {"CommandLine": "dir", "Image": "C:\\y.exe"}]
+
+
+def test_keyword_rule_searches_every_string_field_in_python():
+    rows = run_python(KEYWORD_RULE, KEYWORD_EVENTS)
+    assert sorted(r["Image"] for r in rows) == ["C:\\sekurlsa::x", "C:\\x.exe"]
+
+
+@pytest.mark.parametrize("platform", ["defender", "sentinel"])
+def test_keyword_rule_is_valid_kql_full_text_search(platform, kusto):
+    rows = run_kql(KEYWORD_RULE, KEYWORD_EVENTS, platform, kusto)
+    assert sorted(r["FolderPath"] for r in rows) == ["C:\\sekurlsa::x", "C:\\x.exe"]
+
+
+def test_keyword_rule_in_splunk_is_valid_or_refused():
+    rows = run_splunk(KEYWORD_RULE, KEYWORD_EVENTS)
+    assert sorted(r["Image"] for r in rows) == ["C:\\sekurlsa::x", "C:\\x.exe"]
+
+
+def test_keyword_rule_on_a_log_source_with_open_fields_is_refused():
+    text = sigma("""
+        keywords:
+          - 'mimikatz'
+        condition: keywords
+    """, logsource="logsource:\n  product: windows\n  service: security\n")
+    with pytest.raises(Refusal, match="full-text"):
+        node_for(document(text), "python")

@@ -1,0 +1,424 @@
+"""The Splunk target's SPL, run by the reference interpreter, against hand-worked results.
+
+Every expected value here is worked out from the rule language's semantics
+(docs/query-language, kql-semantics.md), not from running another target.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).with_name("spl")))
+
+from harness import compile_spl, normalize_rows, rule_for, rule_inputs, run_query, run_spl  # noqa: E402
+from translator.compiler import analyze  # noqa: E402
+from translator.diagnostics import RulecastError  # noqa: E402
+from translator.rule import load_rule  # noqa: E402
+
+SEED = Path(__file__).resolve().parents[1] / "rules" / "email" / "high_confidence_phish_released.yaml"
+
+
+def names(rows, column="FileName"):
+    return [row[column] for row in rows]
+
+
+# ---------------------------------------------------------------- case modes and escaping
+
+WORD_PATHS = [
+    {"FileName": "a", "FolderPath": "C:\\Program Files\\Office\\WINWORD.EXE"},
+    {"FileName": "b", "FolderPath": "C:\\Users\\x\\winword.exe"},
+    {"FileName": "c", "FolderPath": "C:\\Users\\x\\notwinword.exe"},
+    {"FileName": "d", "FolderPath": "C:\\Tools\\winword.exe.bak"},
+]
+
+
+def test_endswith_backslash_ignores_case():
+    query = """
+        DeviceProcessEvents
+        | extend ParentImage = FolderPath
+        | where ParentImage endswith @"\\winword.exe"
+        | project FileName, ParentImage
+    """
+    spl = compile_spl(rule_for(query))
+    assert '"\\\\winword.exe"' in spl  # one backslash in the rule, two in the SPL string
+    rows = run_spl(spl, {"DeviceProcessEvents": WORD_PATHS})
+    assert names(rows) == ["a", "b"]
+    assert rows[0]["ParentImage"] == "C:\\Program Files\\Office\\WINWORD.EXE"
+
+
+def test_endswith_cs_keeps_case():
+    query = """
+        DeviceProcessEvents
+        | extend ParentImage = FolderPath
+        | where ParentImage endswith_cs @"\\winword.exe"
+        | project FileName
+    """
+    assert names(run_query(query, {"DeviceProcessEvents": WORD_PATHS})) == ["b"]
+
+
+ACCOUNTS = [
+    {"FileName": "lower", "AccountName": "admin"},
+    {"FileName": "exact", "AccountName": "Admin"},
+    {"FileName": "upper", "AccountName": "ADMIN"},
+    {"FileName": "other", "AccountName": "Administrator"},
+]
+
+
+def test_equals_is_case_sensitive():
+    query = 'DeviceProcessEvents | where AccountName == "Admin" | project FileName'
+    spl = compile_spl(rule_for(query))
+    # The base search may carry the value as a case-insensitive prefilter; the exact test is in where.
+    assert 'properties.AccountName="Admin"' in spl.splitlines()[0]
+    assert 'where AccountName=="Admin"' in spl
+    assert names(run_spl(spl, {"DeviceProcessEvents": ACCOUNTS})) == ["exact"]
+
+
+def test_tilde_equals_ignores_case():
+    query = 'DeviceProcessEvents | where AccountName =~ "Admin" | project FileName'
+    assert names(run_query(query, {"DeviceProcessEvents": ACCOUNTS})) == ["lower", "exact", "upper"]
+
+
+def test_in_tilde_and_in():
+    events = {"DeviceProcessEvents": ACCOUNTS}
+    assert names(run_query('DeviceProcessEvents | where AccountName in~ ("ADMIN", "x") | project FileName',
+                           events)) == ["lower", "exact", "upper"]
+    assert names(run_query('DeviceProcessEvents | where AccountName in ("ADMIN", "x") | project FileName',
+                           events)) == ["upper"]
+    assert names(run_query('DeviceProcessEvents | where AccountName !in ("ADMIN", "x") | project FileName',
+                           events)) == ["lower", "exact", "other"]
+
+
+def test_literal_star_and_quote():
+    events = {"DeviceProcessEvents": [
+        {"FileName": "star", "ProcessCommandLine": 'run "a*b" now'},
+        {"FileName": "plain", "ProcessCommandLine": 'run "axxb" now'},
+    ]}
+    query = 'DeviceProcessEvents | where ProcessCommandLine contains "\\"a*b\\"" | project FileName'
+    assert names(run_query(query, events)) == ["star"]
+
+
+# ---------------------------------------------------------------- missing fields and null
+
+MISSING = [
+    {"FileName": "missing"},
+    {"FileName": "is_a", "AccountName": "a", "ProcessId": 5},
+    {"FileName": "is_b", "AccountName": "b", "ProcessId": 6},
+]
+
+
+@pytest.mark.parametrize("predicate", ['AccountName != "a"', 'not(AccountName == "a")'])
+def test_missing_string_is_empty(predicate):
+    query = f"DeviceProcessEvents | where {predicate} | project FileName"
+    # A missing string column is "", which is not "a": both forms keep the event.
+    assert names(run_query(query, {"DeviceProcessEvents": MISSING})) == ["missing", "is_b"]
+
+
+@pytest.mark.parametrize("predicate, expected", [
+    ("ProcessId != 5", ["missing", "is_b"]),       # null != 5 is true
+    ("not(ProcessId == 5)", ["missing", "is_b"]),  # null == 5 is false, so not() is true
+    ("ProcessId == 5", ["is_a"]),
+    ("not(ProcessId != 5)", ["is_a"]),
+    ("ProcessId > 5", ["is_b"]),                   # null > 5 is null: dropped
+    ("not(ProcessId > 5)", ["is_a"]),              # not(null) is null: dropped too
+    ("isnull(ProcessId)", ["missing"]),
+    ('isempty(AccountName)', ["missing"]),
+])
+def test_null_number_comparisons(predicate, expected):
+    query = f"DeviceProcessEvents | where {predicate} | project FileName"
+    assert names(run_query(query, {"DeviceProcessEvents": MISSING})) == expected
+
+
+# ---------------------------------------------------------------- and / or grouping
+
+GRID = [
+    {"FileName": "ax", "AccountName": "a", "DeviceName": "x"},
+    {"FileName": "ay", "AccountName": "a", "DeviceName": "y"},
+    {"FileName": "by", "AccountName": "b", "DeviceName": "y"},
+    {"FileName": "bx", "AccountName": "b", "DeviceName": "x"},
+    {"FileName": "cx", "AccountName": "c", "DeviceName": "x"},
+]
+
+
+def test_or_of_ands():
+    query = """
+        DeviceProcessEvents
+        | where (AccountName == "a" and DeviceName == "x") or (AccountName == "b" and DeviceName == "y")
+        | project FileName
+    """
+    spl = compile_spl(rule_for(query))
+    assert '((AccountName=="a" AND DeviceName=="x") OR (AccountName=="b" AND DeviceName=="y"))' in spl
+    assert names(run_spl(spl, {"DeviceProcessEvents": GRID})) == ["ax", "by"]
+
+
+def test_and_of_ors():
+    query = """
+        DeviceProcessEvents
+        | where (AccountName == "a" or AccountName == "b") and (DeviceName == "x" or DeviceName == "z")
+        | project FileName
+    """
+    spl = compile_spl(rule_for(query))
+    assert '((AccountName=="a" OR AccountName=="b") AND (DeviceName=="x" OR DeviceName=="z"))' in spl
+    assert names(run_spl(spl, {"DeviceProcessEvents": GRID})) == ["ax", "bx"]
+
+
+def test_not_of_an_or():
+    query = 'DeviceProcessEvents | where not(AccountName == "a" or DeviceName == "y") | project FileName'
+    assert names(run_query(query, {"DeviceProcessEvents": GRID})) == ["bx", "cx"]
+
+
+# ---------------------------------------------------------------- has and contains
+
+COMMAND_LINES = [
+    {"FileName": "joined", "ProcessCommandLine": "Kusto: ad67d136-c1db;KustoExplorerQueryRun"},
+    {"FileName": "term", "ProcessCommandLine": "Kusto: ad67d136;Explorer run"},
+    {"FileName": "lower", "ProcessCommandLine": "explorer.exe /e"},
+    {"FileName": "underscore", "ProcessCommandLine": "my_explorer_tool"},
+]
+
+
+def test_has_matches_whole_terms_only():
+    query = 'DeviceProcessEvents | where ProcessCommandLine has "Explorer" | project FileName'
+    # `_` separates terms; "KustoExplorerQueryRun" is one term.
+    assert names(run_query(query, {"DeviceProcessEvents": COMMAND_LINES})) == ["term", "lower", "underscore"]
+
+
+def test_contains_matches_substrings():
+    query = 'DeviceProcessEvents | where ProcessCommandLine contains "Explorer" | project FileName'
+    assert names(run_query(query, {"DeviceProcessEvents": COMMAND_LINES})) == ["joined", "term", "lower", "underscore"]
+
+
+def test_has_phrase_edge_rule():
+    events = {"DeviceProcessEvents": [
+        {"FileName": "edge", "ProcessCommandLine": "a.b.c"},
+        {"FileName": "inside", "ProcessCommandLine": "xa.b"},
+    ]}
+    query = 'DeviceProcessEvents | where ProcessCommandLine has "a.b" | project FileName'
+    assert names(run_query(query, events)) == ["edge"]
+
+
+def test_has_any():
+    query = 'DeviceProcessEvents | where ProcessCommandLine has_any ("explorer", "ad67d136") | project FileName'
+    assert names(run_query(query, {"DeviceProcessEvents": COMMAND_LINES})) == ["joined", "term", "lower", "underscore"]
+
+
+def test_regex_dollar_ends_text():
+    events = {"DeviceProcessEvents": [
+        {"FileName": "end", "ProcessCommandLine": "run.exe"},
+        {"FileName": "newline", "ProcessCommandLine": "run.exe\n"},
+    ]}
+    query = 'DeviceProcessEvents | where ProcessCommandLine matches regex @"\\.exe$" | project FileName'
+    spl = compile_spl(rule_for(query))
+    assert "\\\\z" in spl
+    assert names(run_spl(spl, events)) == ["end"]
+
+
+# ---------------------------------------------------------------- sort
+
+def test_sort_all_rows_by_time():
+    # 25,000 timestamps in known order, across a year boundary and with uneven
+    # fractions, so that neither the 10,000-row default nor text order would pass.
+    ordered = []
+    for i in range(25_000):
+        year = 2023 if i < 12_500 else 2024
+        day = 1 + (i % 12_500) // 500
+        second = (i % 500) // 10
+        fraction = ["", ".0625", ".125", ".25", ".5", ".9", ".95", ".99", ".999", ".9999999"][i % 10]
+        ordered.append(f"{year}-01-{day:02d}T00:00:{second:02d}{fraction}Z")
+    assert sorted(ordered) != ordered  # text order is not time order here
+    events = [{"FileName": str(i), "Timestamp": stamp} for i, stamp in enumerate(ordered)]
+    random.Random(7).shuffle(events)
+    events.append({"FileName": "no-time"})
+    query = "DeviceProcessEvents | project FileName, Timestamp | sort by Timestamp asc"
+    spl = compile_spl(rule_for(query))
+    assert "| sort 0 " in spl
+    rows = run_spl(spl, {"DeviceProcessEvents": events})
+    # Ascending puts the null first.
+    assert names(rows) == ["no-time"] + [str(i) for i in range(25_000)]
+
+
+def test_sort_numbers_descending():
+    events = {"DeviceProcessEvents": [
+        {"FileName": "nine", "FileSize": 9}, {"FileName": "none"},
+        {"FileName": "hundred", "FileSize": 100}, {"FileName": "ten", "FileSize": 10},
+    ]}
+    query = "DeviceProcessEvents | project FileName, FileSize | sort by FileSize desc"
+    assert names(run_query(query, events)) == ["hundred", "ten", "nine", "none"]
+    query = "DeviceProcessEvents | project FileName, FileSize | sort by FileSize desc nulls first"
+    assert names(run_query(query, events)) == ["none", "hundred", "ten", "nine"]
+
+
+def test_take_after_sort():
+    events = {"DeviceProcessEvents": [{"FileName": f"f{i}", "FileSize": i} for i in range(10)]}
+    query = "DeviceProcessEvents | top 3 by FileSize desc | project FileName"
+    assert names(run_query(query, events)) == ["f9", "f8", "f7"]
+
+
+# ---------------------------------------------------------------- dynamic paths
+
+def test_paths_into_dynamic_and_todynamic():
+    events = {"CloudAppEvents": [
+        {"ActionType": "a", "RawEventData": {"Items": [{"Name": "first"}, {"Name": "second"}], "n": {"0": "zero"}}},
+        {"ActionType": "b", "RawEventData": {"Items": []}},
+    ]}
+    query = """
+        CloudAppEvents
+        | project ActionType, Second = tostring(RawEventData.Items[1].Name), Zero = tostring(RawEventData.n["0"])
+    """
+    rows = run_query(query, events)
+    assert [(r["ActionType"], r["Second"], r["Zero"]) for r in rows] == [("a", "second", "zero"), ("b", "", "")]
+
+
+def test_dotted_key_is_rejected():
+    rule = rule_for('CloudAppEvents | project X = tostring(RawEventData["a.b"])')
+    with pytest.raises(RulecastError) as info:
+        compile_spl(rule)
+    message = info.value.diagnostics[0].render()
+    assert "cannot express the key 'a.b'" in message
+    assert message.startswith("<probe>:5:")
+
+
+# ---------------------------------------------------------------- joins
+
+EMAILS = [
+    {"NetworkMessageId": "m1", "Subject": "s1"},
+    {"NetworkMessageId": "m2", "Subject": "s2"},
+    {"NetworkMessageId": "m3", "Subject": "s3"},
+]
+RELEASES = [
+    {"ActionType": "u1", "RawEventData": {"NetworkMessageId": "m1"}},
+    {"ActionType": "u2", "RawEventData": {"NetworkMessageId": "m1"}},
+    {"ActionType": "u3", "RawEventData": {"NetworkMessageId": "m3"}},
+    {"ActionType": "u9", "RawEventData": {"NetworkMessageId": "m9"}},
+]
+JOIN = """
+    EmailEvents
+    | project NetworkMessageId, Subject
+    | join kind={kind} (
+        CloudAppEvents
+        | project NetworkMessageId = tostring(RawEventData.NetworkMessageId), ActionType
+    ) on NetworkMessageId
+"""
+
+
+def join_rows(kind, emails=EMAILS, join="join"):
+    rows = run_query(JOIN.format(kind=kind), {"EmailEvents": emails, "CloudAppEvents": RELEASES}, join)
+    return sorted(tuple(row.values()) for row in rows), (list(rows[0]) if rows else [])
+
+
+def test_inner_join_all_pairs():
+    rows, columns = join_rows("inner")
+    assert columns == ["NetworkMessageId", "Subject", "NetworkMessageId1", "ActionType"]
+    assert rows == [("m1", "s1", "m1", "u1"), ("m1", "s1", "m1", "u2"), ("m3", "s3", "m3", "u3")]
+
+
+def test_leftouter_pads_empty_strings():
+    rows, _ = join_rows("leftouter")
+    assert rows == [("m1", "s1", "m1", "u1"), ("m1", "s1", "m1", "u2"), ("m2", "s2", "", ""),
+                    ("m3", "s3", "m3", "u3")]
+
+
+def test_semi_and_anti_joins():
+    assert join_rows("leftsemi")[0] == [("m1", "s1"), ("m3", "s3")]
+    assert join_rows("leftanti")[0] == [("m2", "s2")]
+    assert join_rows("rightsemi")[0] == [("m1", "u1"), ("m1", "u2"), ("m3", "u3")]
+    assert join_rows("rightanti")[0] == [("m9", "u9")]
+
+
+def test_rightouter_keeps_right_rows():
+    rows, columns = join_rows("rightouter")
+    assert columns == ["NetworkMessageId", "Subject", "NetworkMessageId1", "ActionType"]
+    assert rows == [("", "", "m9", "u9"), ("m1", "s1", "m1", "u1"), ("m1", "s1", "m1", "u2"), ("m3", "s3", "m3", "u3")]
+
+
+def test_innerunique_one_left_row():
+    emails = EMAILS + [{"NetworkMessageId": "m1", "Subject": "s1-again"}]
+    rows, _ = join_rows("innerunique", emails=emails)
+    m1 = [r for r in rows if r[0] == "m1"]
+    assert len(m1) == 2 and len({r[1] for r in m1}) == 1 and m1[0][1] in ("s1", "s1-again")
+    assert [r for r in rows if r[0] != "m1"] == [("m3", "s3", "m3", "u3")]
+
+
+STATS_JOIN = """
+    CloudAppEvents
+    | project NetworkMessageId = tostring(RawEventData.NetworkMessageId), ActionType
+    | join kind={kind} (EmailEvents | project NetworkMessageId, Subject) on NetworkMessageId
+"""
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("inner", [("m1", "u1", "m1", "s1"), ("m1", "u2", "m1", "s1"), ("m3", "u3", "m3", "s3")]),
+    ("leftouter", [("m1", "u1", "m1", "s1"), ("m1", "u2", "m1", "s1"), ("m3", "u3", "m3", "s3"),
+                   ("m9", "u9", "", "")]),
+])
+def test_stats_join_unique_right(kind, expected):
+    events = {"EmailEvents": EMAILS, "CloudAppEvents": RELEASES}
+    rows = run_query(STATS_JOIN.format(kind=kind), events, join="stats")
+    assert sorted(tuple(r.values()) for r in rows) == expected
+    # The join command gives the same rows.
+    rows = run_query(STATS_JOIN.format(kind=kind), events)
+    assert sorted(tuple(r.values()) for r in rows) == expected
+
+
+def test_stats_join_repeated_key():
+    # The documented limit: a repeated right key folds its rows into multivalue fields.
+    rows, _ = join_rows("inner", join="stats")
+    assert ("m1", "s1", "m1", ["u1", "u2"]) in rows
+
+
+def test_fullouter_not_written_yet():
+    with pytest.raises(RulecastError) as info:
+        compile_spl(rule_for(JOIN.format(kind="fullouter")))
+    message = info.value.diagnostics[0].render()
+    assert "does not translate join kind=fullouter yet" in message
+    assert message.startswith("<probe>:")
+
+
+# ---------------------------------------------------------------- summarize and distinct
+
+def test_count_of_nothing_is_zero():
+    query = 'EmailEvents | where Subject == "never" | summarize n = count(), s = sum(UrlCount)'
+    rows = run_query(query, {"EmailEvents": EMAILS})
+    assert rows == [{"n": 0, "s": 0}]
+
+
+def test_summarize_by_key():
+    events = {"EmailEvents": [
+        {"SenderFromAddress": "a", "UrlCount": 2}, {"SenderFromAddress": "b", "UrlCount": 5},
+        {"SenderFromAddress": "a"}, {"SenderFromAddress": "a", "UrlCount": 3},
+    ]}
+    query = "EmailEvents | summarize n = count(), s = sum(UrlCount), m = max(UrlCount) by SenderFromAddress"
+    rows = run_query(query, events)
+    assert sorted((r["SenderFromAddress"], r["n"], float(r["s"]), float(r["m"])) for r in rows) == [
+        ("a", 3, 5.0, 3.0), ("b", 1, 5.0, 5.0)]
+
+
+def test_distinct():
+    query = "DeviceProcessEvents | distinct AccountName"
+    rows = run_query(query, {"DeviceProcessEvents": GRID})
+    assert sorted(r["AccountName"] for r in rows) == ["a", "b", "c"]
+
+
+# ---------------------------------------------------------------- the seed rule
+
+def seed_cases():
+    rule = load_rule(SEED)
+    return [pytest.param(rule, case, id=case.name) for case in rule.tests]
+
+
+@pytest.mark.parametrize("join", ["join", "stats"])
+@pytest.mark.parametrize("rule, case", seed_cases())
+def test_seed_rule_tests(rule, case, join):
+    analysis = analyze(rule, "defender")
+    columns = analysis.columns
+    spl = compile_spl(rule, join)
+    rows = run_spl(spl, rule_inputs(rule, case))
+    if "count" in case.expect:
+        assert len(rows) == case.expect["count"]
+    if "rows" in case.expect:
+        assert list(rows[0]) == [c.name for c in columns] if rows else True
+        # The seed sorts by ReleaseTime, so the rows are compared in order.
+        assert normalize_rows(rows, columns) == normalize_rows(case.expect["rows"], columns)
