@@ -11,11 +11,12 @@ present). The script reports, as Markdown:
   grouped by kind (a crash, which must never happen, is its own kind);
 - how many regression rules fire on their events in the Python target;
 - the time to load the corpus and compile it to every installed target, in
-  this process, next to `sigma convert` (sigma-cli) with the Kusto backend
-  and its Defender XDR pipeline and with the Splunk backend, run on the same
-  folders in the same run, each as a whole process; and the per-rule counts
-  of the same pySigma backends, converting one rule at a time so that one
-  failure does not stop the rest.
+  this process and as a whole `rulecast compile` process;
+- next to it, `sigma convert` (sigma-cli) on the same folders in the same
+  run, with the Kusto backend and its Defender XDR pipeline and with the
+  Splunk backend, each as a whole process;
+- the per-rule counts of the same pySigma backends, converting one rule at a
+  time so that one failure does not stop the rest.
 
 `--sigma` names the sigma-cli executable (default: `sigma` on PATH, else
 /tmp/sigmacli/bin/sigma); its Python runs the per-rule pySigma counts. The

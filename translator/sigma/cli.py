@@ -20,7 +20,7 @@ def add_arguments(parser) -> None:
 
 
 def placeholders(args) -> dict[str, list[str]]:
-    """Read placeholder values from the command line; raise `RulecastError` on a malformed one."""
+    """Read placeholder values from the command line; raise `RulecastError` on an invalid one."""
     import yaml
 
     values: dict[str, list[str]] = {}
@@ -37,7 +37,7 @@ def placeholders(args) -> dict[str, list[str]]:
     for item in getattr(args, "sigma_placeholder", None) or ():
         name, sep, text = item.partition("=")
         if not sep or not name:
-            raise RulecastError(Diagnostic("error", f"--sigma-placeholder '{item}' is not of the form NAME=V1,V2"))
+            raise RulecastError(Diagnostic("error", f"invalid --sigma-placeholder '{item}': expected NAME=V1,V2"))
         values[name.strip("%")] = [v for v in text.split(",")]
     return values
 
@@ -65,11 +65,11 @@ def output_stem(path: Path, document, count: int) -> str:
 
 
 def compile_documents(path: Path, documents, targets, fmt: str | None, settings, sigma_set):
-    """Compile each rule of a Sigma file for each target.
+    """Compile each rule of a Sigma file for each target, printing each failure.
 
-    Returns the outputs as (path named after the rule, target, artifact) and
-    the number of (rule, target) pairs that failed, after printing each
-    failure; a refusal for one target never stops the others.
+    Return the outputs as (path named after the rule, target, artifact) and
+    the number of (rule, target) pairs that failed. A refusal for one target
+    does not stop the others.
     """
     import sys
 

@@ -1,4 +1,4 @@
-"""Translate pySigma's detection tree into rulecast IR predicates.
+r"""Translate pySigma's detection tree into rulecast IR predicates.
 
 Sigma's matching rules, kept exactly:
 
