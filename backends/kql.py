@@ -58,35 +58,53 @@ def quote_name(name: str) -> str:
     return "[" + string_literal(name) + "]"
 
 
-def string_literal(value: str) -> str:
+def string_literal(value: str, verbatim: bool = True) -> str:
     """Write a KQL string literal whose value is exactly `value`.
 
-    Values with backslashes but no quotes or control characters use the
-    verbatim form `@"..."`, which reads like the original text; everything
-    else uses a double-quoted literal with backslash escapes.
+    Values with backslashes but no double quotes and nothing unprintable use
+    the verbatim form `@"..."`, in which a backslash is an ordinary
+    character, so `\\w3wp.exe` reads as in the rule; `verbatim=False` turns
+    that off (literals inside `dynamic(...)`). Everything else is a
+    double-quoted literal with backslash escapes. Characters Python does not
+    consider printable (control and format characters, line and paragraph
+    separators, unassigned code points) are written as `\\uXXXX`, as a
+    surrogate pair above U+FFFF, so the output never holds a raw line break
+    or an invisible character. Kusto.Language's `\\U` escape is never used:
+    it does not decode.
     """
-    has_control = any(ord(c) < 32 or ord(c) == 127 for c in value)
-    if "\\" in value and '"' not in value and not has_control:
+    printable = value.isprintable()
+    if verbatim and printable and "\\" in value and '"' not in value:
         return '@"' + value + '"'
     out = ['"']
     for char in value:
-        code = ord(char)
         if char == "\\":
             out.append("\\\\")
         elif char == '"':
             out.append('\\"')
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\t":
-            out.append("\\t")
-        elif char == "\r":
-            out.append("\\r")
-        elif code < 32 or code == 127:
-            out.append(f"\\u{code:04x}")
+        elif char in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[char])
+        elif not printable and not char.isprintable():
+            out.append(_unicode_escape(char))
         else:
             out.append(char)
     out.append('"')
     return "".join(out)
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _unicode_escape(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def comment_text(text: str) -> str:
+    """Make `text` safe inside a `//` comment: one line, printable characters only."""
+    return "".join(c if c.isprintable() else " " for c in text).strip()
 
 
 def dynamic_literal(value) -> str:
@@ -98,14 +116,18 @@ def _dynamic_json(value) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise ValueError("dynamic literals cannot hold NaN or infinity")
         return json.dumps(value)
     if isinstance(value, str):
-        return string_literal(value) if not value.startswith("@") else string_literal(value)
+        return string_literal(value, verbatim=False)
     if isinstance(value, list):
         return "[" + ", ".join(_dynamic_json(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{string_literal(str(k))}: {_dynamic_json(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{string_literal(str(k), verbatim=False)}: {_dynamic_json(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"not a JSON value: {value!r}")
 
 
@@ -142,7 +164,14 @@ def literal(node: ir.Literal) -> str:
 
 
 class KqlGenerator:
-    """Prints IR as KQL text, one pipe stage per line."""
+    """Prints IR as KQL text, one pipe stage per line.
+
+    `comments=False` leaves out the `// exclusion: name` lines, for packaging
+    that does not allow comments (Defender XDR continuous detections).
+    """
+
+    def __init__(self, comments: bool = True):
+        self.comments = comments
 
     def generate(self, node: ir.Node) -> str:
         return "\n".join(self.stages(node)) + "\n"
@@ -157,8 +186,8 @@ class KqlGenerator:
 
     def tabular_Filter(self, node: ir.Filter) -> list[str]:
         lines = self.stages(node.input)
-        if node.label:
-            lines.append("// exclusion: " + node.label.replace("\n", " "))
+        if node.label and self.comments:
+            lines.append("// exclusion: " + comment_text(node.label))
         lines.append("| where " + self.expr(node.predicate))
         return lines
 
@@ -329,7 +358,10 @@ def project_stage(node: ir.Project) -> str:
             return "| project-rename " + ", ".join(f"{quote_name(new)} = {quote_name(old)}" for new, old in renamed)
     if all(is_ref(item, item.name) for item in items):
         kept = [item.name for item in items]
-        if len(kept) < len(inputs) and [n for n in inputs if n in kept] == kept and len(set(kept)) == len(kept):
+        # project-away only when it lists fewer columns than project would: a
+        # long away-list reads badly and hides which columns the rule keeps.
+        if (len(kept) < len(inputs) and [n for n in inputs if n in kept] == kept and len(set(kept)) == len(kept)
+                and len(inputs) - len(kept) < len(kept)):
             removed = [n for n in inputs if n not in kept]
             return "| project-away " + ", ".join(quote_name(n) for n in removed)
     if len(items) >= len(inputs) and [item.name for item in items[: len(inputs)]] == inputs:
@@ -339,9 +371,9 @@ def project_stage(node: ir.Project) -> str:
     return "| project " + ", ".join(generator.assignment(item.name, item.expr) for item in items)
 
 
-def generate(node: ir.Node) -> str:
+def generate(node: ir.Node, comments: bool = True) -> str:
     """Print `node` as KQL text."""
-    return KqlGenerator().generate(node)
+    return KqlGenerator(comments).generate(node)
 
 
 def format_columns(columns: Sequence[ir.Column]) -> str:

@@ -215,6 +215,7 @@ class ModuleGenerator:
         out.append('"""')
         out.append("")
         out.append("import datetime as _dt")
+        out.append("import ipaddress")
         out.append("import json")
         out.append("import math")
         out.append("import re")
@@ -843,5 +844,7 @@ class ModuleGenerator:
             return f"_bin_long({args[0]}, {args[1]})"
         if name == "array_length":
             return f"_array_length({args[0]})"
+        if name == "ipv6_is_in_range":
+            return f"_ipv6_is_in_range({args[0]}, {args[1]})"
         raise RulecastError(
             Diagnostic("error", f"python: function '{name}' is not written for the python target yet"))

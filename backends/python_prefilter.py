@@ -96,9 +96,9 @@ def _resolve(expr: ir.Expr, mapping: dict) -> ir.Expr:
     for field in dataclasses.fields(expr):
         value = getattr(expr, field.name)
         if isinstance(value, tuple) and value and all(_is_expr(v) for v in value):
-            changes[field.name] = tuple(_resolve(v) for v in value)
+            changes[field.name] = tuple(_resolve(v, mapping) for v in value)
         elif _is_expr(value):
-            changes[field.name] = _resolve(value)
+            changes[field.name] = _resolve(value, mapping)
     return dataclasses.replace(expr, **changes) if changes else expr
 
 

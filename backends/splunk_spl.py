@@ -25,10 +25,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from backends import splunk_time as time
 from backends.splunk_mapping import Mapping
 from translator import ir
 from translator.diagnostics import QueryError
 from translator.types import Type
+from translator.values import format_datetime, format_timespan_literal
 
 TARGET = "splunk"
 INDENT = "    "
@@ -36,6 +38,10 @@ INDENT = "    "
 JOIN_LIMIT_COMMENT = (
     "Splunk's join reads at most 50,000 rows from its subsearch and stops it after 60 seconds "
     "(limits.conf [join] subsearch_maxout, subsearch_maxtime); rows past either limit are silently missing."
+)
+APPEND_LIMIT_COMMENT = (
+    "Splunk's append reads at most 50,000 rows from its subsearch and stops it after 60 seconds; "
+    "rows past either limit are silently missing."
 )
 STATS_JOIN_COMMENT = (
     "stats-based join: exact only while the join key is unique on the {side} side; "
@@ -52,8 +58,15 @@ _SPATH_KEY = re.compile(r"^[^.{}\[\]\"\s]+$")
 _TERM_CLASS = r"[\p{L}\p{N}]"
 _REGEX_SPECIAL = set("\\^$.|?*+()[]{}")
 
-_DATETIME_NORMAL = r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,7}))?\d*Z?\z"
-_DATETIME_REPLACEMENT = r"\1.\2"
+# Regex metacharacters of a needle computed at search time, escaped by replace().
+_NEEDLE_SPECIAL = r"([\\^$.|?*+()\[\]{}])"
+_NEEDLE_ESCAPE = r"\\\1"
+# JSON escapes for a string value, applied in this order by replace().
+_JSON_ESCAPES = ((r"\\", r"\\\\"), ('"', r'\\"'), (r"\n", r"\\n"), (r"\r", r"\\r"), (r"\t", r"\\t"))
+# make_list items are `<10-digit position>:<JSON>`; this removes the positions
+# after the items are joined with commas, one whole JSON element at a time.
+_LIST_ITEM = r'\d{10}:("(?:[^"\\]|\\.)*"|[^,]*)'
+_FIRST_GROUP = r"\1"
 
 
 class SplError(QueryError):
@@ -151,6 +164,9 @@ class SplGenerator:
         self.join_mode = join_mode
         self.unique_side = unique_side
         self.counter = 0
+        # Helper fields of the command being built: (name, expression) in evaluation order.
+        self.helpers: list[tuple[str, str]] = []
+        self.bound: dict[str, str] = {}
 
     def fresh(self, stem: str) -> str:
         self.counter += 1
@@ -160,8 +176,39 @@ class SplGenerator:
         self.needed = {}
         self.require(node, {c.name for c in node.columns})
         pipeline = self.tabular(node)
+        spans = [c for c in node.columns if c.type is Type.TIMESPAN]
+        if spans:
+            # Timespans are tick counts inside the search and printed as [-][d.]hh:mm:ss[.fffffff] at the end.
+            texts = [f"{eval_name(c.name)}={time.format_timespan(eval_name(c.name), self.bind)}" for c in spans]
+            self.emit(pipeline, ["eval " + ", ".join(texts)])
         pipeline.commands.append("table " + ", ".join(command_name(c.name) for c in node.columns))
         return "\n".join(pipeline.lines()) + "\n"
+
+    # -------------------------------------------------------------- helper fields
+
+    def bind(self, expression: str, stem: str) -> str:
+        """Store `expression` in a helper field that the next emitted command can read; return its name.
+
+        Helpers are evaluated in one `eval` before that command, left to right,
+        so a helper may read the helpers bound before it.
+        """
+        if _EVAL_NAME.match(expression) or expression.isdigit():
+            return expression
+        if expression in self.bound:
+            return self.bound[expression]
+        name = self.fresh(stem)
+        self.bound[expression] = name
+        self.helpers.append((name, expression))
+        return name
+
+    def emit(self, pipeline: Pipeline, commands: list[str], drop: bool = True) -> None:
+        """Append `commands`, preceded by the pending helper fields and, when `drop`, followed by their removal."""
+        helpers, self.helpers, self.bound = self.helpers, [], {}
+        if helpers:
+            pipeline.commands.append("eval " + ", ".join(f"{name}={expression}" for name, expression in helpers))
+        pipeline.commands.extend(commands)
+        if helpers and drop:
+            pipeline.commands.append("fields - " + ", ".join(name for name, _ in helpers))
 
     # -------------------------------------------------------------- needed columns
 
@@ -200,6 +247,7 @@ class SplGenerator:
             for agg in node.aggregations:
                 for arg in agg.args:
                     reads |= _refs(arg)
+                reads |= set(agg.carried)
         self.require(node.input, reads)
 
     # -------------------------------------------------------------- tabular
@@ -214,6 +262,8 @@ class SplGenerator:
         needed = self.needed.get(id(node), set())
         columns = [c for c in node.columns if c.name in needed]
         for column in columns:
+            if column.type is Type.TIMESPAN:
+                raise not_yet(node, f"reading the timespan column '{column.name}' from events")
             event_field = table.field(column.name)
             if column.type is Type.DYNAMIC:
                 pipeline.commands.append(
@@ -233,7 +283,7 @@ class SplGenerator:
             pipeline.base.extend(self.prefilter_terms(node.predicate, pipeline.source))
         if node.label:
             pipeline.commands.append(comment("exclusion: " + node.label))
-        pipeline.commands.append("where " + self.true_of(node.predicate))
+        self.emit(pipeline, ["where " + self.true_of(node.predicate)])
         return pipeline
 
     def prefilter_terms(self, predicate: ir.Expr, source: ir.Source) -> list[str]:
@@ -292,23 +342,22 @@ class SplGenerator:
         if changed:
             if conflict:
                 temps = [(self.fresh("t"), item) for item in changed]
-                pipeline.commands.append("eval " + ", ".join(f"{t}={self.value(i.expr)}" for t, i in temps))
+                self.emit(pipeline, ["eval " + ", ".join(f"{t}={self.value(i.expr)}" for t, i in temps)])
                 pipeline.commands.append("eval " + ", ".join(f"{eval_name(i.name)}={t}" for t, i in temps))
                 pipeline.commands.append("fields - " + ", ".join(t for t, _ in temps))
             else:
-                pipeline.commands.append(
-                    "eval " + ", ".join(f"{eval_name(i.name)}={self.value(i.expr)}" for i in changed))
+                self.emit(pipeline, ["eval " + ", ".join(f"{eval_name(i.name)}={self.value(i.expr)}" for i in changed)])
         if [n for n in inputs if n in outputs] != inputs or len(outputs) != len(set(outputs)):
             pipeline.commands.append("fields " + ", ".join(command_name(n) for n in outputs))
         return pipeline
 
     def tabular_Join(self, node: ir.Join) -> Pipeline:
         kind = node.kind
-        if kind == "fullouter":
-            raise not_yet(node, "join kind=fullouter")
         swap = kind in ("rightouter", "rightsemi", "rightanti")
         if self.join_mode == "stats":
             return self.stats_join(node)
+        if kind == "fullouter":
+            return self.fullouter_join(node)
         left_node, right_node = (node.right, node.left) if swap else (node.left, node.right)
         key_pairs = [(r, l) for l, r in node.keys] if swap else list(node.keys)
         left_width = len(node.left.columns)
@@ -351,6 +400,47 @@ class SplGenerator:
                 # KQL pads an unmatched side's string columns with "", not null.
                 main.commands.append('fillnull value="" ' + " ".join(command_name(c.name) for c in padded))
         main.commands.append("fields - " + ", ".join(keys + ([matched] if matched else [])))
+        main.streaming = False
+        return main
+
+    def fullouter_join(self, node: ir.Join) -> Pipeline:
+        """fullouter as a left outer join plus, appended, the right rows whose key no left row has.
+
+        The appended rows come from a second run of the right side, joined
+        against the distinct left keys (a right anti join). Unmatched string
+        cells become "", other unmatched cells stay null.
+        """
+        left_width = len(node.left.columns)
+        finals = [c.name for c in node.columns[left_width:]]
+        renamed = dict(zip([c.name for c in node.right.columns], finals))
+        keys = [self.fresh("key") for _ in node.keys]
+        key_list = " ".join(keys)
+        main = self.tabular(node.left)
+        main.source = None
+        right = self.tabular(node.right)
+        unmatched = self.tabular(node.right)
+        left_keys = self.tabular(node.left)
+        main.commands.append("eval " + ", ".join(f"{k}={eval_name(l)}" for k, (l, _) in zip(keys, node.keys)))
+        for part in (right, unmatched):
+            part.commands.append("eval " + ", ".join(f"{k}={eval_name(r)}" for k, (_, r) in zip(keys, node.keys)))
+            self.rename_all(part, renamed)
+            part.commands.append("fields " + ", ".join(keys + [command_name(n) for n in finals]))
+        matched = self.fresh("matched")
+        left_keys.commands.append("eval " + ", ".join(f"{k}={eval_name(l)}" for k, (l, _) in zip(keys, node.keys)))
+        left_keys.commands.append(f"stats count AS {matched} by {', '.join(keys)}")
+        unmatched.commands.append(comment(JOIN_LIMIT_COMMENT))
+        unmatched.commands.append(f"join type=left max=0 {key_list} [" + subsearch(left_keys))
+        unmatched.commands.append(f"where isnull({matched})")
+        unmatched.commands.append(f"fields - {matched}")
+        main.commands.append(comment(JOIN_LIMIT_COMMENT))
+        main.commands.append(f"join type=left max=0 {key_list} [" + subsearch(right))
+        main.commands.append(comment(APPEND_LIMIT_COMMENT))
+        main.commands.append("append [" + subsearch(unmatched))
+        padded = [c for c in node.columns if c.type is Type.STRING]
+        if padded:
+            # KQL pads the unmatched side's string columns with "", not null.
+            main.commands.append('fillnull value="" ' + " ".join(command_name(c.name) for c in padded))
+        main.commands.append("fields - " + ", ".join(keys))
         main.streaming = False
         return main
 
@@ -441,7 +531,7 @@ class SplGenerator:
             mode = "num" if type_.is_numeric or type_ is Type.TIMESPAN else "str"
             keys.append(("-" if key.descending else "+") + f"{mode}({command_name(name)})")
         if evals:
-            pipeline.commands.append("eval " + ", ".join(evals))
+            self.emit(pipeline, ["eval " + ", ".join(evals)])
         pipeline.commands.append("sort 0 " + ", ".join(keys))
         if helpers:
             pipeline.commands.append("fields - " + ", ".join(helpers))
@@ -450,9 +540,7 @@ class SplGenerator:
 
     def datetime_key(self, expr: ir.Expr) -> str:
         """ISO 8601 text padded to seven fractional digits, so that text order is time order."""
-        value = self.value(expr)
-        pattern, replacement = spl_string(_DATETIME_NORMAL), spl_string(_DATETIME_REPLACEMENT)
-        return f'substr(replace({value}, {pattern}, {replacement}) . "0000000", 1, 27)'
+        return time.key_expression(self.value(expr), spl_string)
 
     def tabular_Limit(self, node: ir.Limit) -> Pipeline:
         pipeline = self.tabular(node.input)
@@ -464,43 +552,88 @@ class SplGenerator:
     def tabular_Distinct(self, node: ir.Distinct) -> Pipeline:
         pipeline = self.tabular(node.input)
         pipeline.source = None
-        for column in node.columns:
-            if column.type is not Type.STRING:
-                # dedup drops events that miss a field, where KQL keeps one row for the null.
-                raise not_yet(node, f"distinct over the {column.type} column '{column.name}' (it may be null)")
         names = [command_name(n) for n in node.names]
-        pipeline.commands.append("fields " + ", ".join(names))
-        pipeline.commands.append("dedup " + " ".join(names))
+        # dedup drops events that miss a field, where KQL keeps one row for null: a flag field
+        # marks the nulls, which are filled for dedup and restored after it.
+        flags = [(self.fresh("null"), c.name) for c in node.columns if c.type is not Type.STRING]
+        if flags:
+            pipeline.commands.append("eval " + ", ".join(
+                f"{flag}=if(isnull({eval_name(n)}), 1, 0), {eval_name(n)}=coalesce({eval_name(n)}, 0)"
+                for flag, n in flags))
+        pipeline.commands.append("fields " + ", ".join(names + [flag for flag, _ in flags]))
+        pipeline.commands.append("dedup " + " ".join(names + [flag for flag, _ in flags]))
+        if flags:
+            pipeline.commands.append("eval " + ", ".join(
+                f"{eval_name(n)}=if({flag}==1, null(), {eval_name(n)})" for flag, n in flags))
+            pipeline.commands.append("fields - " + ", ".join(flag for flag, _ in flags))
         pipeline.streaming = False
         return pipeline
 
     def tabular_Aggregate(self, node: ir.Aggregate) -> Pipeline:
         pipeline = self.tabular(node.input)
         pipeline.source = None
-        evals = []
-        by = []
+        evals: list[str] = []
+        by: list[str] = []
+        after: list[str] = []  # eval assignments that restore the key columns after stats
+        renames: list[tuple[str, str]] = []
+        temps: list[str] = []
         for key in node.keys:
-            if key.expr.type is not Type.STRING:
+            nullable = self.nullable(key.expr)
+            if isinstance(key.expr, ir.ColumnRef) and key.expr.name == key.name and not nullable:
+                by.append(command_name(key.name))
+                continue
+            # Computed keys go to a new field, so that no aggregate reads a column the key replaced.
+            field = self.fresh("by")
+            evals.append(f"{field}={self.value(key.expr)}")
+            by.append(field)
+            if nullable:
                 # stats drops events whose group field is missing; KQL groups nulls together.
-                raise not_yet(key, f"summarize by the {key.expr.type} key '{key.name}' (it may be null)")
-            if not (isinstance(key.expr, ir.ColumnRef) and key.expr.name == key.name):
-                evals.append(f"{eval_name(key.name)}={self.value(key.expr)}")
-            by.append(command_name(key.name))
-        parts = []
-        fills = []
+                flag = self.fresh("null")
+                evals.append(f"{flag}=if(isnull({field}), 1, 0)")
+                evals.append(f"{field}=coalesce({field}, 0)")
+                by.append(flag)
+                after.append(f"{eval_name(key.name)}=if({flag}==1, null(), {field})")
+                temps.extend([field, flag])
+            else:
+                renames.append((field, key.name))
+        parts: list[str] = []
+        fills: list[str] = []
+        posts: list[str] = []
+        pickers: list[ir.Aggregation] = []
+        sequence = None
         for agg in node.aggregations:
             name = agg.names[0]
             out = command_name(name)
             if agg.func == "count":
                 parts.append(f"count AS {out}")
                 continue
-            if agg.func in ("make_set", "make_list", "arg_max", "arg_min"):
-                raise not_yet(agg, f"the aggregate {agg.func}()")
+            if agg.func in ("arg_max", "arg_min"):
+                pickers.append(agg)
+                continue
             arg = agg.args[0]
             if agg.func == "countif":
                 parts.append(f"count(eval({self.true_of(arg)})) AS {out}")
                 continue
-            if arg.type is Type.DATETIME or arg.type is Type.TIMESPAN or arg.type is Type.DYNAMIC:
+            if agg.func in ("make_set", "make_list"):
+                source = self.fresh("item")
+                element = self.json_element(agg, arg)
+                if agg.func == "make_list":
+                    if sequence is None:
+                        sequence = self.fresh("seq")
+                    element = f'{time.pad(sequence, 10)} . ":" . {element}'
+                evals.append(f"{source}={element}")
+                parts.append(f"values({source}) AS {out}")
+                posts.append(f"{eval_name(name)}={self.json_array(agg, eval_name(name))}")
+                continue
+            if arg.type is Type.DATETIME and agg.func in ("min", "max"):
+                # The padded key orders as time does; stats compares text lexicographically.
+                source = self.fresh("agg")
+                evals.append(f"{source}={self.datetime_key(arg)}")
+                parts.append(f"{agg.func}({source}) AS {out}")
+                posts.append(f'{eval_name(name)}={eval_name(name)} . "Z"')
+                continue
+            if arg.type is Type.DATETIME or arg.type is Type.DYNAMIC or (
+                    arg.type is Type.TIMESPAN and agg.func == "avg"):
                 raise not_yet(agg, f"{agg.func}() of a {arg.type} value")
             if isinstance(arg, ir.ColumnRef):
                 source = command_name(arg.name)
@@ -511,8 +644,13 @@ class SplGenerator:
             parts.append(f"{func}({source}) AS {out}")
             if agg.func in ("dcount", "sum"):
                 fills.append(name)
-        if evals:
-            pipeline.commands.append("eval " + ", ".join(evals))
+        if sequence is not None:
+            # The position of each row in the current order, so that make_list keeps that order.
+            pipeline.commands.append(f"streamstats count AS {sequence}")
+        # Helpers stay until stats, since countif's condition inside stats may read them.
+        self.emit(pipeline, ["eval " + ", ".join(evals)] if evals else [], drop=False)
+        for agg in pickers:
+            parts.extend(self.pick_extreme(pipeline, agg, by))
         rows = None
         if not by:
             # stats with no group returns one row even for no events, which KQL also does.
@@ -522,13 +660,88 @@ class SplGenerator:
         if by:
             text += " by " + ", ".join(by)
         pipeline.commands.append(text)
+        if renames:
+            pipeline.commands.append("rename " + ", ".join(f"{t} AS {command_name(n)}" for t, n in renames))
+        if after:
+            pipeline.commands.append("eval " + ", ".join(after))
         if fills:
             # KQL's dcount and sum of no values are 0; Splunk's are null.
-            pipeline.commands.append("eval " + ", ".join(f"{eval_name(n)}=coalesce({eval_name(n)}, 0)" for n in fills))
-        if rows:
-            pipeline.commands.append(f"fields - {rows}")
+            posts.extend(f"{eval_name(n)}=coalesce({eval_name(n)}, 0)" for n in fills)
+        if posts:
+            pipeline.commands.append("eval " + ", ".join(posts))
+        strings = [c.name for agg in pickers for c_name, c_type in zip(agg.names, agg.types)
+                   for c in [ir.Column(c_name, c_type)] if c_type is Type.STRING]
+        if strings:
+            # An arg_max/arg_min string column of no rows is "", as a missing string column reads.
+            pipeline.commands.append('fillnull value="" ' + " ".join(command_name(n) for n in strings))
+        dropped = temps + ([rows] if rows else [])
+        if dropped:
+            pipeline.commands.append("fields - " + ", ".join(dropped))
         pipeline.streaming = False
         return pipeline
+
+    def pick_extreme(self, pipeline: Pipeline, agg: ir.Aggregation, by: list[str]) -> list[str]:
+        """arg_max/arg_min: mark one row per group and return the stats clauses that read its columns.
+
+        The chosen row is the first row, in the current order, whose value equals
+        the group's maximum (minimum); when every value is null, the group's
+        first row. `eventstats` finds the extreme, `streamstats` counts the rows
+        and the matches seen so far, and `values()` of a field set only on the
+        chosen row returns that row's value.
+        """
+        expr = agg.args[0]
+        rank, best, hit, position, seen = (self.fresh(stem) for stem in ("rank", "best", "hit", "pos", "seen"))
+        group = (" by " + ", ".join(by)) if by else ""
+        if expr.type.is_numeric or expr.type is Type.TIMESPAN:
+            rank_value = self.operand(expr)
+        elif expr.type is Type.DATETIME:
+            rank_value = self.datetime_key(expr)
+        elif expr.type is Type.STRING:
+            # A letter in front keeps stats from reading numeric-looking text as numbers.
+            rank_value = f'"s" . {self.value(expr)}'
+        else:
+            raise not_yet(agg, f"{agg.func}() of a {expr.type} value")
+        self.emit(pipeline, [f"eval {rank}={rank_value}"])
+        extreme = "max" if agg.func == "arg_max" else "min"
+        pipeline.commands.append(f"eventstats {extreme}({rank}) AS {best}{group}")
+        pipeline.commands.append(f"eval {hit}=if(isnotnull({rank}) AND {rank}=={best}, 1, null())")
+        pipeline.commands.append(f"streamstats count AS {position}, count({hit}) AS {seen}{group}")
+        chosen = self.fresh("chosen")
+        pipeline.commands.append(
+            f"eval {chosen}=if((isnotnull({hit}) AND {seen}==1) OR (isnull({best}) AND {position}==1), 1, 0)")
+        values = [self.value(expr)] + [eval_name(c) for c in agg.carried]
+        picks = [(self.fresh("pick"), value) for value in values]
+        self.emit(pipeline, ["eval " + ", ".join(f"{p}=if({chosen}==1, {v}, null())" for p, v in picks)])
+        pipeline.commands.append(f"fields - {rank}, {best}, {hit}, {position}, {seen}, {chosen}")
+        return [f"values({p}) AS {command_name(n)}" for (p, _), n in zip(picks, agg.names)]
+
+    def json_element(self, agg: ir.Aggregation, arg: ir.Expr) -> str:
+        """The JSON text of one make_set/make_list value; null when the value is null."""
+        if arg.type is Type.STRING:
+            text = self.value(arg)
+            for pattern, replacement in _JSON_ESCAPES:
+                text = f"replace({text}, {spl_string(pattern)}, {spl_string(replacement)})"
+            return f'"\\"" . {text} . "\\""'
+        if arg.type in (Type.INT, Type.LONG):
+            return f"tostring({self.operand(arg)})"
+        if arg.type is Type.BOOL:
+            return self.value(arg)
+        if arg.type is Type.DATETIME:
+            return f'"\\"" . {self.datetime_key(arg)} . "Z\\""'
+        raise not_yet(agg, f"{agg.func}() of a {arg.type} value")
+
+    def json_array(self, agg: ir.Aggregation, field_ref: str) -> str:
+        """The JSON array text of a make_set/make_list field from `values()`; `[]` when it has no values."""
+        items = field_ref
+        if len(agg.args) > 1:
+            limit = agg.args[1]
+            if not isinstance(limit, ir.Literal) or not isinstance(limit.value, int) or limit.value < 1:
+                raise not_yet(agg, f"{agg.func}() with a size limit that is not a positive whole number")
+            items = f"mvindex({items}, 0, {limit.value - 1})"
+        joined = f'mvjoin({items}, ",")'
+        if agg.func == "make_list":
+            joined = f"replace({joined}, {spl_string(_LIST_ITEM)}, {spl_string(_FIRST_GROUP)})"
+        return f'coalesce("[" . {joined} . "]", "[]")'
 
     # -------------------------------------------------------------- scalar values
 
@@ -541,6 +754,8 @@ class SplGenerator:
         if isinstance(expr, ir.Call):
             if expr.name in ("isnull", "isnotnull", "isempty", "isnotempty"):
                 return False
+            if expr.name in ("now", "ago"):
+                return any(self.nullable(a) for a in expr.args)
             if expr.name == "coalesce":
                 return all(self.nullable(a) for a in expr.args)
             if expr.name in ("iff", "iif"):
@@ -571,12 +786,101 @@ class SplGenerator:
 
     def value(self, expr: ir.Expr) -> str:
         """An SPL eval expression for the value of `expr` (null where the rule's value is null)."""
-        if expr.type is Type.BOOL and not isinstance(expr, (ir.Literal, ir.ColumnRef, ir.Path)):
+        if expr.type is Type.BOOL and not isinstance(expr, (ir.Literal, ir.ColumnRef, ir.Path)) and not (
+                isinstance(expr, ir.Call) and expr.name not in ("isnull", "isnotnull", "isempty", "isnotempty")):
             true, false = self.true_of(expr), self.false_of(expr)
             if not self.nullable(expr):
                 return f'if({true}, "true", "false")'
             return f'if({true}, "true", if({false}, "false", null()))'
+        if expr.type is Type.DATETIME and _computed_datetime(expr):
+            return self.datetime_text(expr)
+        if expr.type is Type.TIMESPAN and isinstance(expr, (ir.Arith, ir.Call)) and not _generic_call(expr):
+            return self.timespan_ticks(expr)
         return getattr(self, "value_" + type(expr).__name__)(expr)
+
+    # -------------------------------------------------------------- datetimes and timespans
+
+    def datetime_parts(self, expr: ir.Expr) -> tuple[str, str]:
+        """`expr` as (whole seconds since 1970, ticks within the second): two eval expressions."""
+        if isinstance(expr, ir.Literal):
+            if expr.value is None:
+                return "null()", "null()"
+            seconds, fraction = time.split_ticks(expr.value)
+            return time.number(seconds), str(fraction)
+        if isinstance(expr, ir.Call) and expr.name in ("now", "ago"):
+            # One instant for the whole search: the time the search started, in whole seconds.
+            start = ("floor(now())", "0")
+            if not expr.args:
+                return start
+            return self.shift_datetime(start, expr.args[0], 1 if expr.name == "now" else -1)
+        if isinstance(expr, ir.Call) and expr.name == "bin":
+            return self.bin_datetime(expr)
+        if isinstance(expr, ir.Arith):
+            if expr.left.type is Type.DATETIME:
+                return self.shift_datetime(self.datetime_parts(expr.left), expr.right, 1 if expr.op == "+" else -1)
+            return self.shift_datetime(self.datetime_parts(expr.right), expr.left, 1)
+        key = self.bind(self.datetime_key(expr), "dtkey")
+        return self.bind(time.seconds_of_key(key), "dts"), time.fraction_of_key(key)
+
+    def shift_datetime(self, parts: tuple[str, str], span: ir.Expr, sign: int) -> tuple[str, str]:
+        seconds, fraction = parts
+        if isinstance(span, ir.Literal):
+            if span.value is None:
+                return "null()", "null()"
+            ticks = sign * span.value
+            if fraction.isdigit():
+                carry, rest = divmod(int(fraction) + ticks, time.TICKS_PER_SECOND)
+                if carry == 0:
+                    return seconds, str(rest)
+                return (f"({seconds} + {carry})" if carry > 0 else f"({seconds} - {-carry})"), str(rest)
+            return time.add_ticks(seconds, fraction, time.number(ticks), self.bind)
+        ticks = self.value(span)
+        return time.add_ticks(seconds, fraction, ticks if sign > 0 else f"(0 - {ticks})", self.bind)
+
+    def bin_datetime(self, node: ir.Call) -> tuple[str, str]:
+        value, size = node.args
+        if not isinstance(size, ir.Literal):
+            raise not_yet(node, "bin() of a datetime with a computed bin size")
+        if size.value is None or size.value <= 0:
+            return "null()", "null()"
+        seconds, fraction = self.datetime_parts(value)
+        parts = time.bin_datetime(self.bind(seconds, "dts"), fraction, size.value, self.bind)
+        if parts is None:
+            raise not_yet(node, f"bin() of a datetime by {format_timespan_literal(size.value)} "
+                                "(only sizes that are whole seconds or divide one second)")
+        return parts
+
+    def datetime_text(self, expr: ir.Expr) -> str:
+        """A computed datetime as ISO 8601 UTC text with seven fractional digits."""
+        if isinstance(expr, ir.Literal):
+            return spl_string(format_datetime(expr.value))
+        seconds, fraction = self.datetime_parts(expr)
+        return time.format_datetime(self.bind(seconds, "dts"), self.bind(fraction, "dtf"), self.bind)
+
+    def timespan_ticks(self, expr: ir.Expr) -> str:
+        """A computed timespan as a number of ticks."""
+        if isinstance(expr, ir.Call):  # bin(timespan, size)
+            value, size = expr.args
+            if not isinstance(size, ir.Literal):
+                raise not_yet(expr, "bin() of a timespan with a computed bin size")
+            if size.value is None or size.value <= 0:
+                return "null()"
+            return f"(floor({self.operand(value)} / {size.value}) * {size.value})"
+        left, right, op = expr.left, expr.right, expr.op
+        if left.type is Type.DATETIME and right.type is Type.DATETIME:
+            # NOTE: exact while the difference is under 2**53 ticks (about 28.5 years).
+            return time.difference_ticks(self.datetime_parts(left), self.datetime_parts(right))
+        if left.type is Type.TIMESPAN and right.type is Type.TIMESPAN:
+            return f"({self.operand(left)} {op} {self.operand(right)})"
+        span, factor = (left, right) if left.type is Type.TIMESPAN else (right, left)
+        if factor.type not in (Type.INT, Type.LONG):
+            raise not_yet(expr, f"a timespan '{op}' a {factor.type} value (only whole numbers)")
+        if op == "*":
+            return f"({self.operand(span)} * {self.operand(factor)})"
+        # Whole-number division truncates toward zero; division by zero is null.
+        divisor = self.bind(self.operand(factor), "div")
+        quotient = self.bind(f"if({divisor}==0, null(), {self.operand(span)} / {divisor})", "quot")
+        return f"if({quotient} < 0, 0 - floor(0 - {quotient}), floor({quotient}))"
 
     def value_Literal(self, node: ir.Literal) -> str:
         value, type_ = node.value, node.type
@@ -588,6 +892,10 @@ class SplGenerator:
             return '"true"' if value else '"false"'
         if type_ in (Type.INT, Type.LONG):
             return str(value) if value >= 0 else f"(0 - {-value})"
+        if type_ is Type.TIMESPAN:
+            return time.number(value)
+        if type_ is Type.DATETIME:
+            return spl_string(format_datetime(value))
         if type_ in (Type.REAL, Type.DECIMAL):
             text = repr(float(value))
             if text in ("nan", "inf", "-inf"):
@@ -629,6 +937,8 @@ class SplGenerator:
                 return f'coalesce({self.value(arg)}, "")'
             if arg.type in (Type.INT, Type.LONG):
                 return f'coalesce(tostring({self.value(arg)}), "")'
+            if arg.type is Type.DATETIME:
+                return self.string_value(arg)
             raise not_yet(node, f"tostring() of a {arg.type} value")
         if name in ("todynamic", "parse_json", "parsejson", "toobject"):
             arg = args[0]
@@ -664,13 +974,30 @@ class SplGenerator:
             return "coalesce(" + ", ".join(self.value(a) for a in args) + ")"
         if name in ("iff", "iif"):
             return f"if({self.true_of(args[0])}, {self.value(args[1])}, {self.value(args[2])})"
+        if name == "bin" and node.type.is_numeric:
+            return self.bin_number(node)
+        if name == "ipv6_is_in_range":
+            raise cannot(node, "ipv6_is_in_range()", "eval's cidrmatch() is not documented to read every IPv6 "
+                         "spelling, and it returns false where KQL returns null for text that is not an address")
         raise not_yet(node, f"the function {name}()")
+
+    def bin_number(self, node: ir.Call) -> str:
+        """bin() of a number: round down to a multiple of the size; a null or non-positive size gives null."""
+        value, size = node.args
+        if not isinstance(size, ir.Literal):
+            raise not_yet(node, "bin() with a computed bin size")
+        if size.value is None or size.value < 0 or (size.value == 0 and node.type in (Type.INT, Type.LONG)):
+            return "null()"
+        if size.value == 0:
+            raise cannot(node, "bin() of a real by 0", "the result is NaN, which eval has no value for")
+        step = self.value(size)
+        return f"(floor({self.operand(value)} / {step}) * {step})"
 
     def operand(self, expr: ir.Expr) -> str:
         """A value for comparison or arithmetic: numeric fields go through tonumber(), since
         extracted fields are text and two texts compare as text."""
         text = self.value(expr)
-        if expr.type.is_numeric and isinstance(expr, (ir.ColumnRef, ir.Path)):
+        if (expr.type.is_numeric or expr.type is Type.TIMESPAN) and isinstance(expr, (ir.ColumnRef, ir.Path)):
             return f"tonumber({text})"
         return text
 
@@ -681,9 +1008,14 @@ class SplGenerator:
             return f'coalesce({self.value(expr)}, "")'
         if expr.type in (Type.INT, Type.LONG):
             return f'coalesce(tostring({self.value(expr)}), "")'
+        if expr.type is Type.DATETIME:
+            # The rule language prints a datetime with seven fractional digits and `Z`.
+            return f'coalesce({self.datetime_key(expr)} . "Z", "")'
         raise not_yet(expr, f"a {expr.type} value as text")
 
     def value_Arith(self, node: ir.Arith) -> str:
+        if node.op == "/" and node.left.type is Type.TIMESPAN and node.right.type is Type.TIMESPAN:
+            return f"({self.operand(node.left)} / {self.operand(node.right)})"
         if not (node.left.type.is_numeric and node.right.type.is_numeric):
             raise not_yet(node, f"arithmetic on {node.left.type} and {node.right.type}")
         if node.op in ("/", "%") and node.type is not Type.REAL:
@@ -743,29 +1075,39 @@ class SplGenerator:
     def truth_Compare(self, node: ir.Compare, want: bool) -> str:
         left, right = node.left, node.right
         for side in (left, right):
-            if side.type in (Type.DATETIME, Type.TIMESPAN, Type.GUID):
+            if side.type is Type.GUID:
                 raise not_yet(node, f"comparisons of {side.type} values")
         op = node.op
-        lv, rv = self.operand(left), self.operand(right)
+        if Type.DATETIME in (left.type, right.type):
+            if left.type is not right.type:
+                raise not_yet(node, f"comparisons of a {left.type} value with a {right.type} value")
+            # Datetimes compare by the sign of their difference in ticks, which is exact at any distance;
+            # the seconds parts are null exactly when the datetimes are.
+            left_parts, right_parts = self.datetime_parts(left), self.datetime_parts(right)
+            lv, rv = time.difference_ticks(left_parts, right_parts), "0"
+            left_probe, right_probe = left_parts[0], right_parts[0]
+        else:
+            lv, rv = self.operand(left), self.operand(right)
+            left_probe, right_probe = lv, rv
         ln, rn = self.nullable(left), self.nullable(right)
+        guards = [f"isnotnull({v})" for v, n in ((left_probe, ln), (right_probe, rn)) if n]
         if op in ("==", "!="):
             positive = (op == "==") == want  # the condition asks for equality
             same = f"{lv}=={rv}"
             differ = f"{lv}!={rv}"
             if not ln and not rn:
                 return same if positive else differ
-            guards = [f"isnotnull({v})" for v, n in ((lv, ln), (rv, rn)) if n]
             if positive:
                 return "(" + " AND ".join(guards + [same]) + ")"
             if ln and rn:
                 # null vs null is null: neither equal nor different.
-                return f"((isnull({lv}) AND isnotnull({rv})) OR (isnotnull({lv}) AND isnull({rv})) OR " \
-                       f"(isnotnull({lv}) AND isnotnull({rv}) AND {differ}))"
-            nullable_side = lv if ln else rv
+                return f"((isnull({left_probe}) AND isnotnull({right_probe})) OR " \
+                       f"(isnotnull({left_probe}) AND isnull({right_probe})) OR " \
+                       f"(isnotnull({left_probe}) AND isnotnull({right_probe}) AND {differ}))"
+            nullable_side = left_probe if ln else right_probe
             return f"(isnull({nullable_side}) OR {differ})"
         opposite = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}[op]
         test = f"{lv}{op if want else opposite}{rv}"
-        guards = [f"isnotnull({v})" for v, n in ((lv, ln), (rv, rn)) if n]
         return "(" + " AND ".join(guards + [test]) + ")" if guards else test
 
     def truth_StringMatch(self, node: ir.StringMatch, want: bool) -> str:
@@ -782,11 +1124,7 @@ class SplGenerator:
         right = node.right
         kind = node.kind
         if not isinstance(right, ir.Literal) or not isinstance(right.value, str):
-            if kind == "equals" and right.type is Type.STRING:
-                if node.case_sensitive:
-                    return f"{left}=={self.value(right)}"
-                return f"lower({left})==lower({self.value(right)})"
-            raise not_yet(node, f"'{kind}' against a computed value (only literals)")
+            return self.computed_match(node, left)
         needle = right.value
         if kind == "regex":
             return f"match({left}, {spl_string(pcre_from_kql(needle))})"
@@ -812,6 +1150,42 @@ class SplGenerator:
             return f"match({left}, {spl_string(flags + has_regex(needle, kind))})"
         raise not_yet(node, f"the string operator {kind}")
 
+    def computed_match(self, node: ir.StringMatch, left: str) -> str:
+        """A string operator whose needle is computed per row: the needle is escaped by the search."""
+        right, kind = node.right, node.kind
+        if kind == "regex":
+            raise cannot(node, "'matches regex' with a computed pattern",
+                         "a pattern is checked against KQL's regex dialect when the rule compiles, "
+                         "and Splunk's PCRE accepts and reads patterns that KQL rejects or reads differently")
+        if right.type is not Type.STRING:
+            raise not_yet(node, f"'{kind}' against a computed {right.type} value")
+        needle = self.bind(self.value(right), "needle")
+        if kind == "equals":
+            if node.case_sensitive:
+                return f"{left}=={needle}"
+            return f"lower({left})==lower({needle})"
+        if kind == "startswith":
+            part = f"substr({left}, 1, len({needle}))"
+        elif kind == "endswith":
+            # substr() from -0 would return the whole value, so an empty needle is tested on its own.
+            part = f"substr({left}, 0 - len({needle}))"
+        if kind in ("startswith", "endswith"):
+            test = f"{part}=={needle}" if node.case_sensitive else f"lower({part})==lower({needle})"
+            return f"(len({needle})==0 OR {test})"
+        if kind not in ("contains", "has", "hasprefix", "hassuffix"):
+            raise not_yet(node, f"the string operator {kind}")
+        flags = '"" . ' if node.case_sensitive else '"(?i)" . '
+        return f"match({left}, {flags}{self.needle_regex(needle, kind)})"
+
+    def needle_regex(self, needle: str, kind: str) -> str:
+        """An eval expression for the PCRE of a computed needle, with the term edges of has/hasprefix/hassuffix."""
+        body = f"replace({needle}, {spl_string(_NEEDLE_SPECIAL)}, {spl_string(_NEEDLE_ESCAPE)})"
+        if kind in ("has", "hasprefix"):
+            body = f'if(match({needle}, {spl_string("^" + _TERM_CLASS)}), {spl_string(f"(?<!{_TERM_CLASS})")}, "") . ' + body
+        if kind in ("has", "hassuffix"):
+            body += f' . if(match({needle}, {spl_string(_TERM_CLASS + chr(92) + "z")}), {spl_string(f"(?!{_TERM_CLASS})")}, "")'
+        return body
+
     def truth_InList(self, node: ir.InList, want: bool) -> str:
         left = self.value(node.expr)
         values = []
@@ -835,9 +1209,13 @@ class SplGenerator:
         text = self.string_value(node.expr)
         tests = []
         for item in node.values:
-            if not (isinstance(item, ir.Literal) and isinstance(item.value, str)):
+            if isinstance(item, ir.Literal) and isinstance(item.value, str):
+                tests.append(f"match({text}, {spl_string('(?i)' + has_regex(item.value, 'has'))})")
+            elif item.type is Type.STRING:
+                needle = self.bind(self.value(item), "needle")
+                tests.append(f'match({text}, "(?i)" . {self.needle_regex(needle, "has")})')
+            else:
                 raise not_yet(node, "has_any/has_all with a non-string element")
-            tests.append(f"match({text}, {spl_string('(?i)' + has_regex(item.value, 'has'))})")
         if not tests:
             return ("1==1" if node.all else "1==0") if want else ("1==0" if node.all else "1==1")
         positive_join = " AND " if node.all else " OR "
@@ -846,6 +1224,13 @@ class SplGenerator:
         return "NOT (" + positive_join.join(tests) + ")"
 
     def truth_Between(self, node: ir.Between, want: bool) -> str:
+        if node.expr.type in (Type.DATETIME, Type.TIMESPAN):
+            if self.nullable(node.low) or self.nullable(node.high):
+                raise not_yet(node, f"between on {node.expr.type} values with a bound that can be null")
+            # With non-null bounds, `between` is null exactly when the value is, as the two comparisons are.
+            inside = ir.Logical("and", (ir.Compare(">=", node.expr, node.low, span=node.span),
+                                        ir.Compare("<=", node.expr, node.high, span=node.span)), span=node.span)
+            return self.truth(ir.Not(inside, span=node.span) if node.negated else inside, want)
         for side in (node.expr, node.low, node.high):
             if not side.type.is_numeric:
                 raise not_yet(node, f"between on {side.type} values")
@@ -861,6 +1246,20 @@ def subsearch(pipeline: Pipeline) -> str:
     lines = pipeline.lines()
     body = ["search " + lines[0]] + lines[1:]
     return "\n" + "\n".join(INDENT + line for line in body) + "\n" + INDENT + "]"
+
+
+def _computed_datetime(expr: ir.Expr) -> bool:
+    """Whether a datetime expression is computed by the search rather than read as event text."""
+    if isinstance(expr, ir.Literal):
+        return expr.value is not None
+    if isinstance(expr, ir.Call):
+        return expr.name in ("now", "ago", "bin")
+    return isinstance(expr, ir.Arith)
+
+
+def _generic_call(expr: ir.Expr) -> bool:
+    """Calls whose timespan result value_Call computes like any other value (coalesce, iff)."""
+    return isinstance(expr, ir.Call) and expr.name != "bin"
 
 
 def _refs(expr: ir.Expr) -> set[str]:

@@ -139,6 +139,10 @@ def _kind(exc: RulecastError, document, target: str) -> str:
     kind = getattr(exc, "kind", None)
     if kind:
         return kind
+    message = exc.diagnostics[0].message
+    cannot = re.search(r"target cannot express (.+?): ", message)
+    if cannot:
+        return f"target backend cannot express {cannot.group(1)}"
     return "target backend: " + re.sub(r"'[^']*'", "'...'", exc.diagnostics[0].message.split(": ", 1)[-1])[:70]
 
 

@@ -15,11 +15,12 @@ import json
 import math
 from typing import Any, Iterable, Mapping, Sequence
 
+import duckdb
 import duckdb_kql
 
 from translator.ir import Column
 from translator.types import Type
-from translator.values import TICKS_PER_SECOND, UNIX_EPOCH_TICKS, parse_datetime
+from translator.values import TICKS_PER_SECOND, UNIX_EPOCH_TICKS, format_datetime, parse_datetime
 
 _DUCK_TYPES = {
     Type.STRING: "VARCHAR",
@@ -41,6 +42,10 @@ class Unsupported(Exception):
     """duckdb-kql rejected the query as outside what it implements."""
 
 
+class EngineError(Unsupported):
+    """duckdb-kql translated the query but DuckDB failed running it (e.g. a cast of mixed JSON values)."""
+
+
 def connect(tables: Mapping[str, Sequence[Column]], events: Mapping[str, Iterable[Mapping[str, Any]]]):
     """Create an in-memory DuckDB with one table per schema, filled with `events`."""
     con = duckdb_kql.connect()
@@ -60,12 +65,35 @@ def run(con, query: str, columns: Sequence[Column]) -> list[dict[str, Any]]:
         relation = duckdb_kql.query(con, query)
     except duckdb_kql.KqlUnsupportedError as exc:
         raise Unsupported(str(exc)) from None
+    except duckdb.Error as exc:
+        raise EngineError(f"DuckDB error: {type(exc).__name__}") from None
     names = relation.columns
     types = {c.name: c.type for c in columns}
-    return [
-        {name: canonical(value, types.get(name, Type.DYNAMIC), from_duckdb=True) for name, value in zip(names, row)}
-        for row in relation.fetchall()
-    ]
+    # Python's datetime stops at microseconds; read timestamps as nanoseconds since the epoch instead.
+    stamps = {n for n, t in zip(names, relation.dtypes) if str(t).upper().startswith("TIMESTAMP")}
+    if stamps:
+        relation = relation.project(", ".join(
+            (f'epoch_ns({_quote(n)}) AS {_quote(n)}' if n in stamps else _quote(n)) for n in names))
+    rows = []
+    try:
+        fetched = relation.fetchall()
+    except duckdb.Error as exc:
+        raise EngineError(f"DuckDB error: {type(exc).__name__}") from None
+    for row in fetched:
+        rows.append({
+            name: (_ticks_from_ns(value) if name in stamps and types.get(name) is Type.DATETIME
+                   else canonical(value, types.get(name, Type.DYNAMIC), from_duckdb=True))
+            for name, value in zip(names, row)
+        })
+    return rows
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _ticks_from_ns(value: Any) -> Any:
+    return None if value is None else UNIX_EPOCH_TICKS + int(value) // 100
 
 
 def _to_duck(value: Any, type_: Type) -> Any:
@@ -74,9 +102,9 @@ def _to_duck(value: Any, type_: Type) -> Any:
     if type_ is Type.DYNAMIC:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     if type_ is Type.DATETIME:
+        # As text, so that DuckDB keeps all seven fractional digits (100 ns ticks) in TIMESTAMP_NS.
         ticks = parse_datetime(value) if isinstance(value, str) else int(value)
-        micros = (ticks - UNIX_EPOCH_TICKS) // 10
-        return _EPOCH + dt.timedelta(microseconds=micros)
+        return format_datetime(ticks).replace("T", " ").rstrip("Z")
     if type_ is Type.TIMESPAN:
         return dt.timedelta(microseconds=int(value) // 10)
     if type_ is Type.STRING and not isinstance(value, str):

@@ -460,4 +460,4 @@ def test_match_absent_when_rule_sorts():
 def test_module_needs_only_standard_library():
     source = generate_for_node(resolve(parse_query("CloudAppEvents | take 1"), load_catalog("defender")).node)
     imports = {line.split()[1] for line in source.splitlines() if line.startswith(("import ", "from "))}
-    assert imports == {"datetime", "json", "math", "re", "time"}
+    assert imports == {"datetime", "ipaddress", "json", "math", "re", "time"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from backends.python import generate_module
@@ -166,8 +167,9 @@ tests:
 
 
 def test_golden_module_matches(monkeypatch):
-    # Regenerate with: rulecast compile rules/email/high_confidence_phish_released.yaml -t python -o /tmp/out
-    # and copy /tmp/out/python/high_confidence_phish_released.py over the golden file.
+    # Regenerate with: python scripts/regen_golden.py
     monkeypatch.chdir(ROOT)  # the module names the rule path it was compiled from
     text = generate_module(analyze(load_rule("rules/email/high_confidence_phish_released.yaml"), "defender"))
+    if os.environ.get("RULECAST_REGEN_GOLDEN") == "1":
+        GOLDEN.write_text(text, encoding="utf-8")
     assert text == GOLDEN.read_text(encoding="utf-8")

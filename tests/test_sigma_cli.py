@@ -163,3 +163,120 @@ def test_sigma_filter_becomes_a_labelled_exclusion(tmp_path, capsys):
     assert 'not(strcat(AccountDomain, @"\\", AccountName) startswith @"CONTOSO\\adm_")' in out
     assert main(["compile", "-t", "defender", str(rule)]) == 0
     assert "exclusion" not in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- filters as exclusions
+
+
+FILTERED_RULE = """
+    title: whoami
+    id: 11111111-0000-4000-8000-000000000001
+    author: rulecast tests
+    logsource: {product: windows, category: process_creation}
+    detection:
+      sel:
+        Image|endswith: '\\whoami.exe'
+      condition: sel
+    ---
+    title: Help desk tooling, expected
+    id: 11111111-0000-4000-8000-000000000002
+    logsource: {product: windows, category: process_creation}
+    filter:
+      rules: [11111111-0000-4000-8000-000000000001]
+      selection:
+        ParentImage|startswith: 'C:\\Program Files\\Help Desk (x86)\\'
+        CommandLine|contains:
+          - ' /all or '
+          - 'a*b'
+      condition: selection
+    ---
+    title: Upper-case run
+    id: 11111111-0000-4000-8000-000000000003
+    logsource: {product: windows, category: process_creation}
+    filter:
+      rules: [11111111-0000-4000-8000-000000000001]
+      selection:
+        CommandLine|cased: 'WHOAMI'
+      condition: selection
+"""
+HELPDESK = "C:\\Program Files\\Help Desk (x86)\\hd.exe"
+FILTERED_EVENTS = [
+    {"FolderPath": "C:\\Windows\\whoami.exe", "InitiatingProcessFolderPath": HELPDESK,
+     "ProcessCommandLine": "whoami /all or more"},                       # both terms of the help desk filter
+    {"FolderPath": "C:\\Windows\\whoami.exe", "InitiatingProcessFolderPath": HELPDESK,
+     "ProcessCommandLine": "whoami"},                                    # the command line matches neither value
+    {"FolderPath": "C:\\Windows\\whoami.exe", "InitiatingProcessFolderPath": "C:\\x.exe",
+     "ProcessCommandLine": "WHOAMI"},                                    # the cased filter
+    {"FolderPath": "C:\\Windows\\whoami.exe", "InitiatingProcessFolderPath": HELPDESK.lower(),
+     "ProcessCommandLine": "AxB"},                                       # case-insensitive, mid-value wildcard
+    {"FolderPath": "C:\\Windows\\notepad.exe", "InitiatingProcessFolderPath": "C:\\x.exe",
+     "ProcessCommandLine": "whoami"},                                    # not selected
+    {"FolderPath": "C:\\Windows\\whoami.exe", "InitiatingProcessFolderPath": "C:\\x.exe",
+     "ProcessCommandLine": "whoami /all"},
+]
+FILTERED_KEPT = ["whoami", "whoami /all"]
+
+
+def test_import_writes_filter_as_exclusion(tmp_path, capsys):
+    source = write(tmp_path, "whoami.yml", FILTERED_RULE)
+    out = tmp_path / "out"
+    assert main(["import", "sigma", str(source), "-o", str(out)]) == 0
+    rule = load_rule(out / "whoami.yaml")
+    assert [e.name for e in rule.exclusions] == ["Help desk tooling; expected"]
+    assert rule.exclusions[0].filter == ("(InitiatingProcessFolderPath:C\\:\\\\Program Files\\\\Help Desk \\(x86\\)\\\\* "
+                                         "and (ProcessCommandLine:* /all \\or * or ProcessCommandLine:*a*b*))")
+    text = (out / "whoami.yaml").read_text(encoding="utf-8")
+    assert '# The Sigma filter "Upper-case run" stays in the query as a where not(...) stage: ' \
+           "field 'CommandLine': exclusions match text case-insensitively, and the value is |cased." in text
+    assert "// exclusion: Upper-case run" in rule.query
+    assert "Help desk" not in rule.query
+
+
+def test_imported_exclusion_keeps_filter_meaning(tmp_path, capsys):
+    from backends.python import generate_module, load_module
+    from translator.exclusions import apply_exclusions
+    from translator.sigma.rules import SigmaSet, analysis_for, load_text
+
+    source = write(tmp_path, "whoami.yml", FILTERED_RULE)
+    out = tmp_path / "out"
+    assert main(["import", "sigma", str(source), "-o", str(out)]) == 0
+    analysis = analyze(load_rule(out / "whoami.yaml"), "defender")
+    analysis.node = apply_exclusions(analysis)
+    imported = load_module(generate_module(analysis))
+    documents = load_text(source.read_text(encoding="utf-8"), str(source))
+    direct = load_module(generate_module(analysis_for(documents[0], "defender", "defender", SigmaSet(documents))))
+    tables = {"DeviceProcessEvents": FILTERED_EVENTS}
+    assert [r["ProcessCommandLine"] for r in imported.run(tables)] == FILTERED_KEPT
+    assert [r["ProcessCommandLine"] for r in direct.run(tables)] == FILTERED_KEPT
+
+
+@pytest.mark.parametrize("selection, reason", [
+    ("CommandLine|re: 'a.b'", "SigmaRegularExpression values have no exclusion syntax"),
+    ("CommandLine: 'a?b'", "no single-character wildcard"),
+    ("User: 'CONTOSO\\\\ann'", "maps to an expression or a value translation"),
+    ("ProcessId: 4", "not a text column"),
+    ("CommandLine|endswith: ' /all '", "cannot be written in the exclusion syntax unchanged"),
+    ("CommandLine|contains: ' x'", None),
+])
+def test_filter_kept_in_query_with_reason(selection, reason, tmp_path, capsys):
+    text = FILTERED_RULE.split("    ---\n")[0] + textwrap.dedent(f"""\
+        ---
+        title: Tuning
+        logsource: {{product: windows, category: process_creation}}
+        filter:
+          rules: [11111111-0000-4000-8000-000000000001]
+          selection:
+            {selection}
+          condition: selection
+    """)
+    source = write(tmp_path, "whoami.yml", text)
+    out = tmp_path / "out"
+    assert main(["import", "sigma", str(source), "-o", str(out)]) == 0
+    rule = load_rule(out / "whoami.yaml")
+    if reason is None:
+        assert [e.name for e in rule.exclusions] == ["Tuning"]
+        assert "exclusion" not in rule.query
+    else:
+        assert rule.exclusions == []
+        assert "// exclusion: Tuning" in rule.query
+        assert reason in (out / "whoami.yaml").read_text(encoding="utf-8")

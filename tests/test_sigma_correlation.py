@@ -8,8 +8,9 @@ import pytest
 
 from backends.kql import generate
 from backends.python import generate_module, load_module
-from kqlexec import Unsupported, connect, run
+from kqlexec import connect, run
 from kustocheck import schema_tables
+from translator.cli import main
 from translator.sigma.mapping import Refusal
 from translator.sigma.rules import SigmaSet, analysis_for, load_text, node_for
 
@@ -132,10 +133,7 @@ def test_event_count_in_kql(kusto):
     events = [{"FolderPath": "C:\\x\\whoami.exe", "DeviceName": host, "Timestamp": f"2025-01-01T10:0{m}:00Z"}
               for host, m in (("a", 1), ("a", 2), ("b", 1))]
     con = connect({"DeviceProcessEvents": source.columns}, {"DeviceProcessEvents": events})
-    try:
-        rows = run(con, query, node.columns)
-    except Unsupported as exc:  # pragma: no cover - depends on duckdb-kql's coverage
-        pytest.skip(f"duckdb-kql cannot run this query: {exc}")
+    rows = run(con, query, node.columns)
     assert [(r["Computer"], r["event_count"]) for r in rows] == [("a", 2)]
 
 
@@ -163,3 +161,56 @@ def test_ordered_chain_of_three_is_refused():
     """)
     with pytest.raises(Refusal, match="two rules"):
         node_for(document, "defender", sigma_set)
+
+
+# ---------------------------------------------------------------- generate
+
+
+EVENT_COUNT = """
+    title: many whoami
+    correlation:
+      type: event_count
+      rules: [whoami_run]
+      timespan: 10m
+      condition: {gte: 2}
+"""
+
+
+def test_generate_false_keeps_base_rule_out():
+    document, sigma_set = correlation(EVENT_COUNT)
+    whoami_rule, net_rule = sigma_set.documents[0], sigma_set.documents[1]
+    assert document.sigma.generate is False
+    assert not sigma_set.emitted_alone(whoami_rule)
+    assert sigma_set.emitted_alone(net_rule)  # no correlation refers to it
+    assert sigma_set.emitted_alone(document)
+
+
+def test_generate_true_emits_base_rule():
+    document, sigma_set = correlation(EVENT_COUNT + "      generate: true\n")
+    assert document.sigma.generate is True
+    assert sigma_set.emitted_alone(sigma_set.documents[0])
+
+
+def test_any_generating_correlation_emits_base_rule():
+    second = EVENT_COUNT.replace("many whoami", "many whoami, generated") + "      generate: true\n"
+    text = BASES + "---\n" + textwrap.dedent(EVENT_COUNT).lstrip("\n") + "---\n" + textwrap.dedent(second).lstrip("\n")
+    sigma_set = SigmaSet(load_text(text, "correlation.yml"))
+    assert sigma_set.emitted_alone(sigma_set.documents[0])
+
+
+def test_compile_skips_rules_of_generate_false(tmp_path, capsys):
+    path = tmp_path / "chain.yml"
+    path.write_text(BASES + "---\n" + textwrap.dedent(EVENT_COUNT).lstrip("\n"), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["compile", "-t", "defender", str(path), "-o", str(out)]) == 0
+    written = sorted(p.name for p in (out / "defender").iterdir())
+    # Document 1 (whoami, only in the correlation) is skipped; 2 (net user) and 3 (the correlation) are written.
+    assert written == ["chain.2.kql", "chain.3.kql"]
+
+
+def test_import_skips_rules_of_generate_false(tmp_path, capsys):
+    path = tmp_path / "chain.yml"
+    path.write_text(BASES + "---\n" + textwrap.dedent(EVENT_COUNT).lstrip("\n"), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["import", "sigma", str(path), "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["chain.2.yaml", "chain.3.yaml"]

@@ -60,12 +60,24 @@ def test_ipv4_cidr_regex_matches_exactly_the_network(base, prefix, probe):
     assert not pattern.search("1" + str(network.network_address) + "1")
 
 
-def test_ipv6_cidr_kql_function_python_refusal():
+def test_ipv6_cidr_is_ipv6_is_in_range_in_kql():
     detection = "sel:\n  DestinationIp|cidr: 'fe80::/10'\ncondition: sel\n"
     query = compile_rule(detection, "defender", "product: windows\n  category: network_connection")
-    assert 'ipv6_is_in_range(RemoteIP, "fe80::/10")' in query
-    with pytest.raises(Refusal, match="IPv6 network fe80::/10 needs ipv6_is_in_range"):
-        compile_rule(detection, "python", "product: windows\n  category: network_connection")
+    assert 'coalesce(ipv6_is_in_range(RemoteIP, "fe80::/10"), false)' in query
+
+
+def test_ipv6_cidr_is_rejected_by_splunk_with_reason():
+    from backends import CompileSettings, get_target
+    from translator.diagnostics import RulecastError
+    from translator.sigma.rules import analysis_for, target_settings
+
+    text = ("title: t\nlogsource:\n  product: windows\n  category: network_connection\n"
+            "detection:\n  sel:\n    DestinationIp|cidr: 'fe80::/10'\n  condition: sel\n")
+    document = load_text(text, "case.yml")[0]
+    target = get_target("splunk")
+    with pytest.raises(RulecastError, match="splunk target cannot express ipv6_is_in_range"):
+        analysis = analysis_for(document, "splunk", target.platform)
+        target.compile(analysis, target.formats[0], target_settings(CompileSettings(), "splunk"))
 
 
 def test_registry_root_is_rewritten_for_defender():

@@ -5,24 +5,31 @@ and must not match. The events are written with Sigma's field names; for the
 KQL targets they are renamed to the Defender XDR columns through the shipped
 mapping, loaded into duckdb-kql and queried with the emitted KQL, which
 Microsoft's own parser also checks. The Python target runs the generated
-module. The Splunk target runs through the reference SPL interpreter when
-both are installed.
+module. The Splunk target's SPL runs in the reference SPL interpreter
+(tests/spl), with the Sigma-native data mapping.
 """
 
 from __future__ import annotations
 
-import importlib
+import sys
 import textwrap
+import warnings
+from pathlib import Path
 
 import pytest
 
-from backends import CompileSettings, available_targets, get_target
+from backends import CompileSettings, get_target
 from backends.kql import generate
 from backends.python import generate_module, load_module
-from kqlexec import Unsupported, connect, run
+from backends.splunk_mapping import load_mapping as load_splunk_mapping
+from kqlexec import connect, run
 from kustocheck import schema_tables
 from translator.sigma.mapping import Refusal, load_mapping
 from translator.sigma.rules import analysis_for, load_text, node_for, target_settings
+
+sys.path.insert(0, str(Path(__file__).with_name("spl")))
+
+from interpreter import run_spl  # noqa: E402
 
 PROCESS = "logsource:\n  product: windows\n  category: process_creation\n"
 
@@ -57,10 +64,7 @@ def run_kql(text: str, events: list[dict], platform: str, kusto) -> list[dict]:
     analysis = kusto.analyze(query, schema_tables(platform, [table]))
     assert not analysis.errors, analysis.report()
     con = connect({table: node.columns}, {table: defender_events(text, events)})
-    try:
-        return run(con, query, node.columns)
-    except Unsupported as exc:  # pragma: no cover - depends on duckdb-kql's coverage
-        pytest.skip(f"duckdb-kql cannot run this query: {exc}")
+    return run(con, query, node.columns)
 
 
 def _table(node) -> str:
@@ -76,21 +80,15 @@ def run_python(text: str, events: list[dict]) -> list[dict]:
     return list(module.run({_table(node): events}))
 
 
-def run_splunk(text: str, events: list[dict]):
-    """Run the SPL through the reference interpreter; skip while either is not installed."""
-    if "splunk" not in available_targets():
-        pytest.skip("the splunk target is not installed")
-    try:
-        interpreter = importlib.import_module("spl")
-    except ImportError:
-        interpreter = None
-    if not callable(getattr(interpreter, "run", None)):
-        pytest.skip("the SPL reference interpreter (tests/spl) does not provide run(spl, events) yet")
+def run_splunk(text: str, events: list[dict]) -> list[dict]:
+    """Compile the rule to SPL and run it in the reference SPL interpreter on Sigma-native events."""
     doc = document(text)
     target = get_target("splunk")
+    settings = target_settings(CompileSettings(), "splunk")
     analysis = analysis_for(doc, "splunk", target.platform)
-    artifact = target.compile(analysis, target.formats[0], target_settings(CompileSettings(), "splunk"))[0]
-    return interpreter.run(artifact.text, events)
+    artifact = target.compile(analysis, target.formats[0], settings)[0]
+    table = _table(node_for(doc, "splunk"))
+    return run_spl(artifact.text, {table: events}, load_splunk_mapping(settings.splunk_mapping))
 
 
 def matches(rows, events, key="CommandLine"):
@@ -170,6 +168,7 @@ def test_null_keeps_events_without_the_field_in_python():
 def test_null_keeps_events_without_the_field_in_splunk():
     rows = run_splunk(NULL_RULE, NULL_EVENTS)
     assert len(rows) == 2
+    assert all(r["CommandLine"] in ("", None) for r in rows)
 
 
 # ---------------------------------------------------------------- windash
@@ -320,3 +319,75 @@ def test_keyword_rule_on_a_log_source_with_open_fields_is_refused():
     """, logsource="logsource:\n  product: windows\n  service: security\n")
     with pytest.raises(Refusal, match="full-text"):
         node_for(document(text), "python")
+
+
+# ---------------------------------------------------------------- IPv6 cidr
+
+
+IPV6_RULE = sigma("""
+    sel:
+      Image|endswith: '\\x.exe'
+    local:
+      DestinationIp|cidr:
+        - 'fe80::/10'
+        - '10.0.0.0/8'
+    condition: sel and not local
+""", logsource="logsource:\n  product: windows\n  category: network_connection\n")
+IPV6_EVENTS = [{"Image": "C:\\x.exe", "DestinationIp": address}
+               for address in ("fe80::1", "FE80:0:0::2", "febf:ffff::1", "fec0::1", "2001:db8::1", "10.1.1.1",
+                               "8.8.8.8", "", "not an address")]
+# fe80::/10 spans fe80:: to febf:ffff:...; an empty or invalid value is outside every network.
+IPV6_EXPECTED = ["fec0::1", "2001:db8::1", "8.8.8.8", "", "not an address"]
+
+
+def test_ipv6_cidr_in_python():
+    assert matches(run_python(IPV6_RULE, IPV6_EVENTS), IPV6_EVENTS, "DestinationIp") == IPV6_EXPECTED
+
+
+def test_ipv6_cidr_kql_passes_kusto_parser(kusto):
+    query = generate(node_for(document(IPV6_RULE), "defender"))
+    analysis = kusto.analyze(query, schema_tables("defender", ["DeviceNetworkEvents"]))
+    assert not analysis.errors, analysis.report()
+
+
+@pytest.mark.parametrize("address, network, expected", [
+    # The rows of the example in Microsoft's ipv6_is_in_range() reference.
+    ("a5e:f127:8a9d:146d:e102:b5d3:c755:abcd", "a5e:f127:8a9d:146d:e102:b5d3:c755:0000/112", True),
+    ("a5e:f127:8a9d:146d:e102:b5d3:c755:abcd", "a5e:f127:8a9d:146d:e102:b5d3:c755:abcd", True),
+    ("a5e:f127:8a9d:146d:e102:b5d3:c755:abcd", "0:0:0:0:0:ffff:c0a8:ac/60", False),
+    # Null when either text does not convert.
+    ("", "fe80::/10", None),
+    ("fe80::1%eth0", "fe80::/10", None),
+    ("fe80::1", "fe80::/129", None),
+    ("fe80::1", "fe80::/x", None),
+    ("fe80::1", "", None),
+    # IPv4 text reads as the IPv4-mapped IPv6 address, as in ipv6_compare().
+    ("192.168.1.1", "::ffff:c0a8:100/120", True),
+    ("192.168.1.1", "::ffff:c0a8:0/120", False),
+    ("192.168.1.1", "192.168.1.0/24", True),
+    ("192.168.2.1", "192.168.1.0/24", False),
+    ("::1", "::/0", True),
+])
+def test_ipv6_is_in_range_runtime(address, network, expected):
+    from backends import python_runtime
+
+    assert python_runtime._ipv6_is_in_range(address, network) is expected
+
+
+# ---------------------------------------------------------------- generated module text
+
+
+def test_generated_module_has_no_invalid_escapes():
+    text = sigma(r"""
+        sel:
+          CommandLine|re: '\d+\s\w\.\['
+        wild:
+          CommandLine|contains: 'C:\Windows\*\System32'
+        path:
+          Image|endswith: '\cmd.exe'
+        condition: 1 of them
+    """)
+    source = generate_module(analysis_for(document(text), "python", "defender"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compile(source, "generated.py", "exec")

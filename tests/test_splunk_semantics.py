@@ -6,6 +6,7 @@ Every expected value here is worked out from the rule language's semantics
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 from pathlib import Path
@@ -369,12 +370,18 @@ def test_stats_join_repeated_key():
     assert ("m1", "s1", "m1", ["u1", "u2"]) in rows
 
 
-def test_fullouter_not_written_yet():
-    with pytest.raises(RulecastError) as info:
-        compile_spl(rule_for(JOIN.format(kind="fullouter")))
-    message = info.value.diagnostics[0].render()
-    assert "does not translate join kind=fullouter yet" in message
-    assert message.startswith("<probe>:")
+def test_fullouter_keeps_both_sides():
+    rows, columns = join_rows("fullouter")
+    assert columns == ["NetworkMessageId", "Subject", "NetworkMessageId1", "ActionType"]
+    # m2 has no release and m9 no message: each comes once, its other side padded with "".
+    assert rows == [("", "", "m9", "u9"), ("m1", "s1", "m1", "u1"), ("m1", "s1", "m1", "u2"), ("m2", "s2", "", ""),
+                    ("m3", "s3", "m3", "u3")]
+
+
+def test_fullouter_states_limits():
+    spl = compile_spl(rule_for(JOIN.format(kind="fullouter")))
+    assert "| append [" in spl
+    assert "append reads at most 50,000 rows" in spl
 
 
 # ---------------------------------------------------------------- summarize and distinct
@@ -422,3 +429,141 @@ def test_seed_rule_tests(rule, case, join):
         assert list(rows[0]) == [c.name for c in columns] if rows else True
         # The seed sorts by ReleaseTime, so the rows are compared in order.
         assert normalize_rows(rows, columns) == normalize_rows(case.expect["rows"], columns)
+
+
+# ---------------------------------------------------------------- make_set, make_list, arg_max, arg_min
+
+SIZES = [
+    {"DeviceName": "d1", "FileName": "c", "AccountName": "x", "FileSize": 5},
+    {"DeviceName": "d1", "FileName": "a", "AccountName": 'q"uote', "FileSize": 9},
+    {"DeviceName": "d1", "FileName": "b", "AccountName": "x"},
+    {"DeviceName": "d2", "FileName": "d", "AccountName": "back\\slash\nline"},
+    {"DeviceName": "d3", "FileName": "e"},
+]
+
+
+def by_device(rows, column):
+    return {row["DeviceName"]: row[column] for row in rows}
+
+
+def test_make_set_skips_nulls():
+    query = "DeviceProcessEvents | summarize s = make_set(FileSize), a = make_set(AccountName) by DeviceName"
+    rows = run_query(query, {"DeviceProcessEvents": SIZES})
+    sets = {d: sorted(json.loads(v)) for d, v in by_device(rows, "s").items()}
+    assert sets == {"d1": [5, 9], "d2": [], "d3": []}
+    names_ = {d: sorted(json.loads(v)) for d, v in by_device(rows, "a").items()}
+    # A missing string column is "", which is a value, not a null.
+    assert names_ == {"d1": ['q"uote', "x"], "d2": ["back\\slash\nline"], "d3": [""]}
+
+
+def test_make_list_follows_sort_order():
+    query = """
+        DeviceProcessEvents
+        | sort by FileName asc
+        | summarize l = make_list(AccountName), n = make_list(FileSize) by DeviceName
+    """
+    rows = run_query(query, {"DeviceProcessEvents": SIZES})
+    assert json.loads(by_device(rows, "l")["d1"]) == ['q"uote', "x", "x"]  # files a, b, c
+    assert json.loads(by_device(rows, "n")["d1"]) == [9, 5]
+
+
+def test_make_list_keeps_more_than_100_values():
+    events = [{"DeviceName": "d", "FileName": f"f{i:03d}", "ProcessId": i} for i in range(150)]
+    query = "DeviceProcessEvents | sort by FileName desc | summarize l = make_list(ProcessId), s = make_set(ProcessId, 3)"
+    [row] = run_query(query, {"DeviceProcessEvents": events})
+    assert json.loads(row["l"]) == list(range(149, -1, -1))
+    assert len(json.loads(row["s"])) == 3
+
+
+def test_make_set_of_nothing_is_empty_array():
+    query = 'DeviceProcessEvents | where FileName == "none" | summarize s = make_set(FileName), l = make_list(FileName)'
+    assert run_query(query, {"DeviceProcessEvents": SIZES}) == [{"s": "[]", "l": "[]"}]
+
+
+def test_arg_max_picks_the_row():
+    query = "DeviceProcessEvents | summarize arg_max(FileSize, FileName, AccountName) by DeviceName"
+    rows = run_query(query, {"DeviceProcessEvents": SIZES})
+    picked = {r["DeviceName"]: (r["FileSize"], r["FileName"], r["AccountName"]) for r in rows}
+    # Null sizes are ignored unless the whole group is null; then one of its rows comes back.
+    assert picked == {"d1": ("9", "a", 'q"uote'), "d2": (None, "d", "back\\slash\nline"), "d3": (None, "e", "")}
+
+
+def test_arg_min_ties_are_deterministic():
+    events = [
+        {"DeviceName": "d", "FileName": "first", "Timestamp": "2024-05-01T00:00:00Z"},
+        {"DeviceName": "d", "FileName": "second", "Timestamp": "2024-05-01T00:00:00.0000000Z"},
+        {"DeviceName": "d", "FileName": "later", "Timestamp": "2024-05-02T00:00:00Z"},
+    ]
+    query = "DeviceProcessEvents | summarize arg_min(Timestamp, FileName) by DeviceName"
+    first = run_query(query, {"DeviceProcessEvents": events})
+    assert [r["FileName"] for r in first] in (["first"], ["second"])
+    assert run_query(query, {"DeviceProcessEvents": events}) == first
+
+
+def test_arg_max_of_strings_is_not_numeric():
+    events = [{"DeviceName": "d", "FileName": "10"}, {"DeviceName": "d", "FileName": "9"}]
+    query = "DeviceProcessEvents | summarize arg_max(FileName, DeviceName)"
+    # Strings order by code point, so "9" > "10".
+    assert [r["FileName"] for r in run_query(query, {"DeviceProcessEvents": events})] == ["9"]
+
+
+def test_min_and_max_of_datetimes():
+    events = [{"DeviceName": "d", "Timestamp": t} for t in
+              ("2024-05-01T10:00:00.5Z", "2024-05-01T10:00:00.25Z", "2024-05-01T09:00:00Z")]
+    rows = run_query("DeviceProcessEvents | summarize lo = min(Timestamp), hi = max(Timestamp)",
+                     {"DeviceProcessEvents": events})
+    assert rows == [{"lo": "2024-05-01T09:00:00.0000000Z", "hi": "2024-05-01T10:00:00.5000000Z"}]
+
+
+# ---------------------------------------------------------------- keys that can be null
+
+def test_summarize_groups_null_keys():
+    query = "DeviceProcessEvents | summarize n = count() by FileSize"
+    events = SIZES + [{"FileName": "f", "FileSize": 5}]
+    rows = run_query(query, {"DeviceProcessEvents": events})
+    assert sorted(((r["FileSize"] or ""), r["n"]) for r in rows) == [("", 3), ("5", 2), ("9", 1)]
+
+
+def test_distinct_keeps_one_null_row():
+    rows = run_query("DeviceProcessEvents | distinct FileSize", {"DeviceProcessEvents": SIZES})
+    assert sorted(r["FileSize"] or "" for r in rows) == ["", "5", "9"]
+
+
+# ---------------------------------------------------------------- computed needles
+
+NEEDLES = [
+    {"FileName": "contains", "ProcessCommandLine": "run A.B now", "AccountName": "a.b"},
+    {"FileName": "dot-is-literal", "ProcessCommandLine": "run axb now", "AccountName": "a.b"},
+    {"FileName": "term", "ProcessCommandLine": "KustoExplorer", "AccountName": "Explorer"},
+    {"FileName": "empty", "ProcessCommandLine": "anything", "AccountName": ""},
+]
+
+
+@pytest.mark.parametrize("operator, expected", [
+    ("contains", ["contains", "term", "empty"]),
+    ("contains_cs", ["term", "empty"]),
+    ("has", ["contains", "empty"]),
+    ("startswith", ["empty"]),
+    ("endswith", ["term", "empty"]),
+    ("!contains", ["dot-is-literal"]),
+])
+def test_computed_needle(operator, expected):
+    query = f"DeviceProcessEvents | where ProcessCommandLine {operator} AccountName | project FileName"
+    assert names(run_query(query, {"DeviceProcessEvents": NEEDLES})) == expected
+
+
+def test_computed_prefix_and_suffix():
+    events = [{"FileName": "both", "ProcessCommandLine": "C:\\Tools\\x.exe", "AccountName": "c:\\tools"},
+              {"FileName": "suffix", "ProcessCommandLine": "x.EXE", "AccountName": ".exe"}]
+    query = "DeviceProcessEvents | where ProcessCommandLine startswith AccountName | project FileName"
+    assert names(run_query(query, {"DeviceProcessEvents": events})) == ["both"]
+    query = "DeviceProcessEvents | where ProcessCommandLine endswith AccountName | project FileName"
+    assert names(run_query(query, {"DeviceProcessEvents": events})) == ["suffix"]
+
+
+def test_bin_of_real_by_zero_cannot_be_expressed():
+    with pytest.raises(RulecastError) as info:
+        compile_spl(rule_for("DeviceProcessEvents | project b = bin(FileSize * 1.5, 0.0)"))
+    message = info.value.diagnostics[0].render()
+    assert "the splunk target cannot express bin() of a real by 0: the result is NaN" in message
+    assert message.startswith("<probe>:5:")

@@ -123,7 +123,7 @@ _add(Function("bin", 2, 2, _bin, keeps_name=True), "floor")
 _add(Function("array_length", 1, 1, _fixed(Type.LONG, frozenset({Type.DYNAMIC}))))
 # IPv6 network membership, for Sigma's `cidr` modifier (IPv4 networks compile to
 # an exact regex, which every target has; IPv6 text has too many spellings).
-# NOTE: the python and splunk targets do not implement it yet.
+# The splunk target rejects it (see backends/splunk_spl.py).
 _add(Function("ipv6_is_in_range", 2, 2, _fixed(Type.BOOL, STRINGISH, frozenset({Type.STRING}))))
 
 AGGREGATE_FUNCTIONS = {

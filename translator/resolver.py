@@ -17,7 +17,7 @@ from translator import syntax as s
 from translator.diagnostics import QueryError, Span, did_you_mean
 from translator.functions import AGGREGATE_FUNCTIONS, FUNCTIONS, KNOWN_UNSUPPORTED, SignatureError
 from translator.regex import check as check_regex
-from translator.schema import Catalog
+from translator.schema import PLATFORMS, Catalog, load_catalog
 from translator.types import NUMERIC, Type, comparable, orderable_pair, widest_numeric
 
 _STRING_OPS = {
@@ -190,11 +190,9 @@ class _Resolver:
             if name not in names and name in self.catalog.aliases and self.catalog.aliases[name] in names:
                 name = self.catalog.aliases[name]
             if name not in names:
-                raise QueryError(
-                    f"{operator}: column '{pattern.text}' does not exist",
-                    pattern.span,
-                    did_you_mean(pattern.text, names),
-                )
+                message, hint = self.other_platform(f"{operator}: column '{pattern.text}' does not exist", pattern.text,
+                                                    did_you_mean(pattern.text, names))
+                raise QueryError(message, pattern.span, hint)
             matched.add(name)
         return matched
 
@@ -242,11 +240,9 @@ class _Resolver:
         alias = scope.aliases.get(name)
         if alias in scope.columns:
             return alias
-        raise QueryError(
-            f"join key '{name}' does not exist on the {side} side",
-            span,
-            did_you_mean(name, scope.columns) or f"{side} columns: " + ", ".join(list(scope.columns)[:12]),
-        )
+        hint = did_you_mean(name, scope.columns) or f"{side} columns: " + ", ".join(list(scope.columns)[:12])
+        message, hint = self.other_platform(f"join key '{name}' does not exist on the {side} side", name, hint)
+        raise QueryError(message, span, hint)
 
     def op_SortOp(self, node: ir.Node, op: s.SortOp) -> ir.Node:
         keys = tuple(self.sort_key(node, item) for item in op.keys)
@@ -418,13 +414,40 @@ class _Resolver:
 
     # ------------------------------------------------------------ names
 
+    def other_platform(self, message: str, name: str, hint: str | None) -> tuple[str, str | None]:
+        """Extend an unknown-column message when another platform's schema has the column.
+
+        A rule written for Defender XDR that names `Isp` fails for Sentinel,
+        which spells it `ISP`; saying which schema has the name tells the
+        user the rule is not simply misspelt.
+        """
+        platform = self.catalog.platform
+        if any(c.name == name for columns in self.catalog.tables.values() for c in columns):
+            return message, hint  # the platform has it, just not here
+        for other in PLATFORMS:
+            if other == platform:
+                continue
+            catalog = load_catalog(other)
+            tables = [table for table, columns in catalog.tables.items() if any(c.name == name for c in columns)]
+            if not tables:
+                continue
+            shown = ", ".join(tables[:2]) + (f" and {len(tables) - 2} more" if len(tables) > 2 else "")
+            message += f": the {platform} schema has no such column, only the {other} schema ({shown})"
+            written_as = [alias for alias, target in self.catalog.aliases.items() if target == name]
+            written_as += [alias for alias, target in catalog.aliases.items() if target == name]
+            if hint is None and written_as:
+                hint = f"write '{written_as[0]}', which each target spells as its schema does"
+            return message, hint
+        return message, hint
+
     def column_name(self, name: str, span: Span, scope: _Scope) -> str:
         if name in scope.columns:
             return name
         alias = scope.aliases.get(name)
         if alias in scope.columns:
             return alias
-        raise QueryError(f"unknown column '{name}'", span, did_you_mean(name, scope.columns))
+        message, hint = self.other_platform(f"unknown column '{name}'", name, did_you_mean(name, scope.columns))
+        raise QueryError(message, span, hint)
 
     def result_name(self, expr: ir.Expr, taken: set[str]) -> str | None:
         """Return the name KQL gives an unnamed expression, or None for a generated `ColumnN`."""
@@ -485,7 +508,8 @@ class _Resolver:
         if node.name in ("true", "false", "null"):
             raise QueryError(f"unexpected '{node.name}'", node.span)
         candidates = list(scope.columns) + list(scope.lets)
-        raise QueryError(f"unknown column '{node.name}'", node.span, did_you_mean(node.name, candidates))
+        message, hint = self.other_platform(f"unknown column '{node.name}'", node.name, did_you_mean(node.name, candidates))
+        raise QueryError(message, node.span, hint)
 
     def x_Member(self, node: s.Member, scope: _Scope) -> ir.Expr:
         base = self.expr(node.base, scope)

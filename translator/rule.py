@@ -78,6 +78,7 @@ RULE_KEYS = (
 ) + SENTINEL_PASSTHROUGH_KEYS
 
 EXCLUSION_KEYS = ("name", "description", "filter", "enabled", "reason", "placeholders")
+PLACEHOLDER_KEYS = ("description", "value")
 TEST_KEYS = ("name", "description", "input", "expect")
 EXPECT_KEYS = ("rows", "count", "ordered")
 
@@ -89,7 +90,7 @@ class Exclusion:
     filter: str
     enabled: bool = True
     reason: str | None = None
-    placeholders: list[str] = field(default_factory=list)
+    placeholders: dict[str, str | None] = field(default_factory=dict)  # name -> value; None while unset
     index: int = 0
 
 
@@ -387,12 +388,40 @@ class _Validator:
                 self.error(path + ("enabled",), "'enabled' must be true or false")
                 enabled = True
             reason = self.string(item, "reason", path)
-            placeholders = self.string_list(item, "placeholders", path)
+            placeholders = self.placeholders(item, path)
+            if name is not None and "," in name:
+                self.error(path + ("name",), f"exclusion name '{name}' contains a comma",
+                           "rulecast compile --exclusions separates names with commas")
             if name in names:
                 self.error(path + ("name",), f"exclusion name '{name}' is used twice")
             names.add(name or "")
             if name is not None and description is not None and filter_text is not None:
                 result.append(Exclusion(name, description, filter_text, enabled, reason, placeholders, i))
+        return result
+
+    def placeholders(self, item: dict, path: KeyPath) -> dict[str, str | None]:
+        """`placeholders: {name: {description: ..., value: ...}}`; a null or empty value is unset."""
+        value = item.get("placeholders", {})
+        path = path + ("placeholders",)
+        if not isinstance(value, dict):
+            self.error(path, "'placeholders' must map placeholder names to {description, value}")
+            return {}
+        result: dict[str, str | None] = {}
+        for name, spec in value.items():
+            if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)):
+                self.error(path + (name,), f"placeholder name '{name}' is not an identifier", key=True)
+                continue
+            if not isinstance(spec, dict):
+                self.error(path + (name,), f"placeholder '{name}' must be a mapping with description and value")
+                continue
+            self.unknown_keys(spec, PLACEHOLDER_KEYS, path + (name,), "placeholder")
+            self.string(spec, "description", path + (name,), required=True)
+            setting = spec.get("value")
+            if setting is not None and not isinstance(setting, str):
+                self.error(path + (name, "value"), f"the value of placeholder '{name}' must be a string or null",
+                           f"quote it: value: \"{setting}\"")
+                setting = None
+            result[name] = setting or None
         return result
 
     def tests(self, data: dict) -> list[TestCase]:

@@ -10,7 +10,7 @@ silent, the choice is marked "model:" below.
 Contract
 --------
 
-    run_spl(spl_text, events_by_table, mapping=None) -> list[dict]
+    run_spl(spl_text, events_by_table, mapping=None, now=None) -> list[dict]
 
 - `spl_text`: one search as the `query` format prints it (comments allowed).
 - `events_by_table`: table name -> list of rows, each a dict of Advanced
@@ -20,6 +20,9 @@ Contract
   "category": "AdvancedHunting-<Table>", "properties": {<row>}}`. All events
   go into one index; the base search's macro selects them.
 - `mapping`: a `backends.splunk_mapping.Mapping` (default: the shipped one).
+- `now`: what eval's `now()` returns, in seconds since 1970 (default: the
+  clock when the run starts). Splunk documents `now()` as the time the
+  search started; model: the main search and its subsearches share it.
 - Returns the rows of the final `table` command, in order, each a dict with
   exactly the table's fields in order; a missing field is None, a multivalue
   field a list. Field values are text, as Splunk extracts them, except numbers
@@ -38,6 +41,15 @@ Model of events and values:
   AND, OR and NOT use three-valued logic; `where` keeps only true rows.
 - `join`: max=0 pairs every match; rows missing a join field never match;
   subsearch fields overwrite main fields; the subsearch stops at 50,000 rows.
+- `append`: the subsearch's rows after the main rows, at most 50,000 of
+  them (model: the documented limit of join's and union's subsearches).
+- `eventstats`/`streamstats`: like stats, written onto each row; streamstats
+  counts the rows up to and including the current one. Rows missing a by
+  field get no value.
+- `strptime(text, format)`: the directives %Y %m %d %H %M %S %z only; text
+  that does not fit gives null. `replace()`: in the replacement, two
+  backslashes are one backslash and a backslash before a digit N is the
+  N-th group (model: Splunk documents the group references only).
 - `sort 0`: all rows; a row missing the field sorts last in either direction;
   `num()` compares numbers, `str()` code points.
 - `stats` without `by` always returns one row; with `by`, rows missing a group
@@ -51,6 +63,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import time as _time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +72,7 @@ from lark import Lark, Token, Tree
 
 GRAMMAR = Path(__file__).with_name("spl.lark")
 JOIN_SUBSEARCH_MAXOUT = 50_000
+APPEND_SUBSEARCH_MAXOUT = 50_000
 
 _parser = Lark(GRAMMAR.read_text(encoding="utf-8"), start=["start", "base"], parser="lalr",
                lexer="contextual", maybe_placeholders=False)
@@ -74,7 +89,7 @@ def parse(spl_text: str) -> Tree:
     return _parser.parse(spl_text, start="start")
 
 
-def run_spl(spl_text: str, events_by_table: dict[str, list[dict]], mapping=None) -> list[dict]:
+def run_spl(spl_text: str, events_by_table: dict[str, list[dict]], mapping=None, now=None) -> list[dict]:
     if mapping is None:
         from backends.splunk_mapping import load_mapping
 
@@ -84,7 +99,7 @@ def run_spl(spl_text: str, events_by_table: dict[str, list[dict]], mapping=None)
         for row in rows:
             index.append(make_event(event_record(table, row, mapping)))
     tree = parse(spl_text)
-    run = _Run(index, mapping)
+    run = _Run(index, mapping, _time.time() if now is None else now)
     rows, columns = run.search(tree.children[0])
     if columns is None:
         raise SplRuntimeError("the search does not end with a table command")
@@ -286,9 +301,10 @@ _MISSING = object()
 
 
 class _Run:
-    def __init__(self, index: list[dict], mapping):
+    def __init__(self, index: list[dict], mapping, now):
         self.index = index
         self.mapping = mapping
+        self.now = now
 
     # ------------------------------------------------------------ searches
 
@@ -430,6 +446,26 @@ class _Run:
             elif join_type == "left":
                 out.append(row)
         return out, None
+
+    def cmd_append(self, tree, rows):
+        sub_rows, _ = self.search(tree.children[0].children[0])
+        return rows + sub_rows[:APPEND_SUBSEARCH_MAXOUT], None
+
+    def cmd_streamstats(self, tree, rows):
+        parts, by = self.aggregates(tree)
+        for func, argument, _ in parts:
+            if func != "count":
+                raise SplRuntimeError(f"streamstats {func}() is outside the modelled subset")
+        seen: dict[tuple, list[dict]] = {}
+        for row in rows:
+            key = self.join_key(row, by)
+            if key is None:
+                continue
+            members = seen.setdefault(key, [])
+            members.append(row)
+            for func, argument, output in parts:
+                row[output] = self.aggregate(func, argument, members)
+        return rows, None
 
     @staticmethod
     def join_key(row: dict, keys: list[str]):
@@ -679,6 +715,8 @@ class _Run:
     def ev_call(self, node, row):
         name = str(node.children[0])
         args = node.children[1:]
+        if name == "now":
+            return self.now
         if name == "if":
             condition = self.eval(args[0], row)
             return self.eval(args[1], row) if condition is True else self.eval(args[2], row)
@@ -743,7 +781,70 @@ def _spath(text, path):
 
 
 def _replace(text, pattern, replacement):
-    return _regex(pattern).sub(replacement.replace("\\\\", "\\"), _text(text))
+    def expand(match: re.Match) -> str:
+        out = []
+        i = 0
+        while i < len(replacement):
+            char = replacement[i]
+            if char == "\\" and i + 1 < len(replacement):
+                following = replacement[i + 1]
+                if following == "\\":
+                    out.append("\\")
+                elif following.isdigit():
+                    out.append(match.group(int(following)) or "")
+                else:
+                    raise SplRuntimeError(f"replacement escape \\{following} is outside the modelled subset")
+                i += 2
+            else:
+                out.append(char)
+                i += 1
+        return "".join(out)
+
+    return _regex(pattern).sub(expand, _text(text))
+
+
+_STRPTIME_DIRECTIVES = {"%Y", "%m", "%d", "%H", "%M", "%S", "%z"}
+
+
+def _strptime(text, fmt):
+    for directive in re.findall(r"%.", fmt):
+        if directive not in _STRPTIME_DIRECTIVES:
+            raise SplRuntimeError(f"strptime directive {directive} is outside the modelled subset")
+    try:
+        moment = datetime.strptime(_text(text), fmt)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        raise SplRuntimeError("strptime without %z depends on the user's time zone; the subset always gives +0000")
+    return int((moment - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds())
+
+
+def _floor(value):
+    number = _as_number(value)
+    if number is None:
+        return None
+    return math.floor(number)
+
+
+def _values_of(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _mvjoin(value, delimiter):
+    return _text(delimiter).join(_text(v) for v in _values_of(value))
+
+
+def _mvindex(value, start, end=None):
+    values = _values_of(value)
+    count = len(values)
+    first = int(start) + count if int(start) < 0 else int(start)
+    last = first if end is None else (int(end) + count if int(end) < 0 else int(end))
+    if first < 0 or first >= count:
+        return None
+    picked = values[first : min(last, count - 1) + 1]
+    if not picked:
+        return None
+    return picked[0] if len(picked) == 1 else picked
 
 
 FUNCTIONS = {
@@ -761,4 +862,8 @@ FUNCTIONS = {
     "tostring": _null_safe(_tostring),
     "tonumber": _null_safe(_tonumber),
     "in": _null_safe(_in),
+    "floor": _null_safe(_floor),
+    "strptime": _null_safe(_strptime),
+    "mvjoin": _null_safe(_mvjoin),
+    "mvindex": _null_safe(_mvindex),
 }

@@ -19,6 +19,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from translator.compiler import analyze, rule_files
+    from translator.exclusions import describe_exclusions
     from translator.rule import load_rule
 
     checked = failed = 0
@@ -32,6 +33,7 @@ def run(args) -> int:
         try:
             rule = load_rule(path)
             analysis = analyze(rule)
+            exclusion_lines = describe_exclusions(analysis)
         except RulecastError as exc:
             failed += 1
             print(exc.render(), file=sys.stderr)
@@ -40,6 +42,8 @@ def run(args) -> int:
             print(warning.render(), file=sys.stderr)
         if not args.quiet:
             print(f"{path}: ok ({len(analysis.columns)} output columns)")
+            for line in exclusion_lines:
+                print(line)
     if checked == 0:
         print("rulecast: error: no rule files found (looked for *.yaml and *.yml)", file=sys.stderr)
         return 2
@@ -95,4 +99,8 @@ def _check_sigma(paths, args) -> dict:
 
 def check_extensions(analysis) -> list:
     """Run the checks that later stages add (exclusions, target options); return their warnings."""
-    return []
+    from translator.exclusions import exclusion_warnings
+
+    warnings = []
+    warnings.extend(exclusion_warnings(analysis))
+    return warnings

@@ -35,6 +35,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from backends import CompileSettings, available_targets, get_target
     from translator.compiler import analyze, rule_files
+    from translator.exclusions import Selection, SelectionError, apply_exclusions, check_selection
     from translator.rule import load_rule
 
     installed = available_targets()
@@ -54,9 +55,15 @@ def run(args) -> int:
             print(f"rulecast: error: target '{targets[0]}' has no format '{args.format}'; formats: {', '.join(formats)}",
                   file=sys.stderr)
             return 2
+    try:
+        Selection.parse(args.exclusions)
+    except SelectionError as exc:
+        print(f"rulecast: error: {exc}", file=sys.stderr)
+        return 2
     settings = CompileSettings(exclusions=args.exclusions, splunk_mapping=args.splunk_mapping, splunk_join=args.splunk_join)
     failed = 0
     outputs: list[tuple[Path, str, str]] = []
+    loaded_rules = []
     paths = list(rule_files(args.paths))
     if not paths:
         print("rulecast: error: no rule files found (looked for *.yaml and *.yml)", file=sys.stderr)
@@ -87,11 +94,18 @@ def run(args) -> int:
             print(exc.render(), file=sys.stderr)
             failed += 1
             continue
+        loaded_rules.append(rule)
+        try:
+            check_selection([rule], settings.exclusions if len(paths) == 1 else "all")
+        except SelectionError as exc:
+            print(f"rulecast: error: {exc}", file=sys.stderr)
+            return 2
         for name in targets:
             target = get_target(name)
             fmt = args.format or target.formats[0]
             try:
                 analysis = analyze(rule, target.platform)
+                analysis.node = apply_exclusions(analysis, settings.exclusions)
                 for warning in analysis.warnings:
                     print(warning.render(), file=sys.stderr)
                 artifacts = target.compile(analysis, fmt, settings)
@@ -101,6 +115,13 @@ def run(args) -> int:
                 continue
             for artifact in artifacts:
                 outputs.append((Path(path), name, artifact))
+    if len(paths) > 1:
+        # With several rules a name needs to exist in one of them, not in each.
+        try:
+            check_selection(loaded_rules, settings.exclusions)
+        except SelectionError as exc:
+            print(f"rulecast: error: {exc}", file=sys.stderr)
+            return 2
     _emit(outputs, args.output)
     return 1 if failed else 0
 

@@ -43,6 +43,8 @@ def run(args) -> int:
     for path, documents in per_file.items():
         rules = [d for d in documents if d.kind in ("rule", "correlation", "invalid")]
         for document in rules:
+            if not sigma_set.emitted_alone(document):
+                continue
             try:
                 text = import_document(document, sigma_set)
             except Refusal as exc:

@@ -69,7 +69,8 @@ def compile_documents(path: Path, documents, targets, fmt: str | None, settings,
 
     Return the outputs as (path named after the rule, target, artifact) and
     the number of (rule, target) pairs that failed. A refusal for one target
-    does not stop the others.
+    does not stop the others. Rules that only feed correlations with
+    `generate: false` are not compiled on their own.
     """
     import sys
 
@@ -80,6 +81,8 @@ def compile_documents(path: Path, documents, targets, fmt: str | None, settings,
     failed = 0
     rules = [d for d in documents if d.kind != "filter"]
     for document in rules:
+        if not sigma_set.emitted_alone(document):
+            continue
         stem = output_stem(path, document, len(rules))
         for name in targets:
             target = get_target(name)

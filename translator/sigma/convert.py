@@ -16,7 +16,8 @@ Sigma's matching rules, kept exactly:
 - `re` is a regex search, case-sensitive unless `|i`; the `m` and `s` flags
   become inline flags.
 - `cidr` is an exact anchored regex over the dotted-decimal text for IPv4,
-  and `ipv6_is_in_range()` for IPv6 on the KQL targets.
+  and `coalesce(ipv6_is_in_range(...), false)` for IPv6, so that text which
+  is not an address is outside every network.
 - `fieldref` compares two fields case-insensitively.
 """
 
@@ -119,7 +120,6 @@ class Translator:
         self.placeholders = placeholders or {}
         self.open_fields: dict[str, ir.Column] = {}
         self.used: dict[str, Type] = {}  # every column read, with its type
-        self.kql = mapping.target in ("defender", "sentinel")
 
     # ------------------------------------------------------------ tables
 
@@ -385,12 +385,10 @@ class Translator:
             expr = call("tostring", expr, type_=Type.STRING)
         if network.version == 4:
             return ir.StringMatch("regex", expr, string(ipv4_network_regex(network)), True)
-        if not self.kql:
-            raise Refusal(
-                f"field '{name}': IPv6 network {network} needs ipv6_is_in_range(), which the {self.mapping.target} "
-                "target does not provide", "IPv6 cidr", field=name,
-            )
-        return call("ipv6_is_in_range", expr, string(str(network)))
+        # ipv6_is_in_range() is null for text that is not an address (an empty field
+        # too); Sigma reads such a value as outside the network, also under `not`.
+        in_range = call("ipv6_is_in_range", expr, string(str(network)))
+        return call("coalesce", in_range, ir.Literal(False, Type.BOOL))
 
     def compare(self, name: str, expr: ir.Expr, value: SigmaCompareExpression) -> ir.Expr:
         number = value.number.number

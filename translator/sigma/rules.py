@@ -277,10 +277,12 @@ class SigmaSet:
     documents: list[SigmaDocument] = field(default_factory=list)
     placeholders: dict[str, list[str]] = field(default_factory=dict)
     _filters: dict[str, list[SigmaDocument]] | None = field(default=None, repr=False)
+    _generated: dict[int, bool] | None = field(default=None, repr=False)
 
     def add(self, documents: Iterable[SigmaDocument]) -> None:
         self.documents.extend(documents)
         self._filters = None
+        self._generated = None
 
     def find(self, reference: str) -> SigmaDocument | None:
         for document in self.documents:
@@ -289,6 +291,27 @@ class SigmaSet:
             if document.name == reference or document.rule_id == reference or str(document.data.get("id")) == reference:
                 return document
         return None
+
+    def emitted_alone(self, document: SigmaDocument) -> bool:
+        """Return whether a document is compiled or imported as a rule of its own.
+
+        A detection rule that correlations in this set refer to is emitted on
+        its own only when one of them sets `generate: true`. Sigma's default is
+        `generate: false`, under which such a rule only feeds its correlations.
+        """
+        if document.kind != "rule":
+            return True
+        if self._generated is None:
+            self._generated = {}
+            for candidate in self.documents:
+                if candidate.kind != "correlation" or not candidate.sigma.rules:
+                    continue
+                for reference in candidate.sigma.rules:
+                    base = self.find(reference.reference)
+                    if base is not None:
+                        key = id(base)
+                        self._generated[key] = self._generated.get(key, False) or bool(candidate.sigma.generate)
+        return self._generated.get(id(document), True)
 
     def filters_for(self, document: SigmaDocument) -> list[SigmaDocument]:
         if self._filters is None:
@@ -311,8 +334,12 @@ class SigmaSet:
 
 
 def detection_node(document: SigmaDocument, target: str, sigma_set: SigmaSet | None = None,
-                   mapping_path: str | None = None) -> ir.Node:
-    """Compile a detection rule to IR for `target`; raise `Refusal` when it cannot be."""
+                   mapping_path: str | None = None, filters: list[SigmaDocument] | None = None) -> ir.Node:
+    """Compile a detection rule to IR for `target`; raise `Refusal` when it cannot be.
+
+    Each filter becomes a labelled `where not(...)` stage: `filters`, or by
+    default every filter of `sigma_set` that names the rule.
+    """
     from translator.sigma.convert import TRUE, Translator, logical
 
     rule = document.sigma
@@ -334,7 +361,9 @@ def detection_node(document: SigmaDocument, target: str, sigma_set: SigmaSet | N
         document.predicates[key] = (predicate, dict(translator.used), dict(translator.open_fields))
     predicates = translator.where() + [predicate]
     exclusions: list[tuple[str, ir.Expr]] = []
-    for filter_document in (sigma_set.filters_for(document) if sigma_set else []):
+    if filters is None:
+        filters = sigma_set.filters_for(document) if sigma_set else []
+    for filter_document in filters:
         exclusions.append((filter_document.title, filter_predicate(filter_document, translator, logsource)))
     source = translator.source()
     node: ir.Node = ir.Filter(source, logical("and", predicates) if predicates else TRUE, source.columns)
@@ -379,8 +408,8 @@ def filter_predicate(document: SigmaDocument, translator, logsource) -> ir.Expr:
 
 
 def node_for(document: SigmaDocument, target: str, sigma_set: SigmaSet | None = None,
-             mapping_path: str | None = None) -> ir.Node:
-    """Compile any rule or correlation document to IR for `target`."""
+             mapping_path: str | None = None, filters: list[SigmaDocument] | None = None) -> ir.Node:
+    """Compile any rule or correlation document to IR for `target` (`filters` as in `detection_node`)."""
     if document.kind == "invalid":
         raise Refusal(f"invalid Sigma document: {document.error}", "invalid rule")
     try:
@@ -390,7 +419,7 @@ def node_for(document: SigmaDocument, target: str, sigma_set: SigmaSet | None = 
             return correlation_node(document, target, sigma_set or SigmaSet([document]), mapping_path)
         if document.kind == "filter":
             raise Refusal("a Sigma filter is not a rule; it applies to the rules it names", "filter document")
-        return detection_node(document, target, sigma_set, mapping_path)
+        return detection_node(document, target, sigma_set, mapping_path, filters)
     except MappingError as exc:
         raise Refusal(str(exc), "mapping file error") from None
 

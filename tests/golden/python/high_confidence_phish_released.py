@@ -6,6 +6,7 @@ It needs only the Python standard library; run(tables) evaluates the rule.
 """
 
 import datetime as _dt
+import ipaddress
 import json
 import math
 import re
@@ -976,6 +977,62 @@ def _upper(text):
 
 def _array_length(value):
     return len(value) if value.__class__ is list else None
+
+
+def _ipv6_value(text):
+    """Parse IPv6 text, or IPv4 text as its IPv4-mapped IPv6 address (::ffff:a.b.c.d); None when neither.
+
+    KQL's documentation compares IPv4 text as IPv4-mapped IPv6 in ipv6_compare();
+    NOTE: ipv6_is_in_range() is documented for IPv6 text only, so IPv4 input follows ipv6_compare().
+    """
+    if text.__class__ is not str or "%" in text:  # a zone index (fe80::1%eth0) is not part of KQL's address syntax
+        return None
+    try:
+        return int(ipaddress.IPv6Address(text))
+    except ValueError:
+        pass
+    try:
+        return 0xFFFF_0000_0000 | int(ipaddress.IPv4Address(text))
+    except ValueError:
+        return None
+
+
+_IPV6_RANGES = {}
+
+
+def _ipv6_range(text):
+    """Return (prefix length, masked address) for `address/prefix` or a bare address; None when invalid."""
+    if text.__class__ is not str:
+        return None
+    if text in _IPV6_RANGES:
+        return _IPV6_RANGES[text]
+    base, slash, prefix_text = text.partition("/")
+    parsed = None
+    address = _ipv6_value(base)
+    if address is not None:
+        ipv4 = ":" not in base
+        limit = 32 if ipv4 else 128
+        if not slash:
+            prefix = limit
+        elif prefix_text.isascii() and prefix_text.isdigit() and int(prefix_text) <= limit:
+            prefix = int(prefix_text)
+        else:
+            prefix = None
+        if prefix is not None:
+            prefix += 96 if ipv4 else 0
+            parsed = (prefix, address >> (128 - prefix))
+    _IPV6_RANGES[text] = parsed
+    return parsed
+
+
+def _ipv6_is_in_range(address, network):
+    """KQL ipv6_is_in_range(): whether the address is in the IP-prefix range; null when either text is invalid."""
+    candidate = _ipv6_value(address)
+    parsed = _ipv6_range(network)
+    if candidate is None or parsed is None:
+        return None
+    prefix, masked = parsed
+    return candidate >> (128 - prefix) == masked
 
 
 _INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
