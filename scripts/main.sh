@@ -13,10 +13,10 @@ python -m pip install --quiet --disable-pip-version-check -e .
 rulecast check rules/
 rulecast test rules/
 rulecast compile rules/ --target all -o out/
-for target in sentinel defender splunk; do
-    for format in $(rulecast targets | awk -v t="$target" '$1 == t {sub(/.*formats: /, ""); sub(/ \(default.*/, ""); gsub(/,/, ""); print}'); do
-        rulecast compile rules/ --target "$target" --format "$format" -o "out/$format" || true
-    done
+# Every deployable format, one folder each (hunting and analytic are both YAML).
+for packaging in sentinel:hunting sentinel:analytic sentinel:arm defender:hunting defender:custom-detection \
+        splunk:savedsearch splunk:contentctl splunk:macros; do
+    rulecast compile rules/ --target "${packaging%%:*}" --format "${packaging#*:}" -o "out/${packaging#*:}"
 done
 samples=rules/email/samples/high_confidence_phish_released
 rulecast run rules/email/high_confidence_phish_released.yaml \
