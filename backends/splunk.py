@@ -19,7 +19,8 @@ from backends import Artifact, CompileSettings
 from backends.splunk_mapping import DEFAULT_PATH, Mapping, load_mapping
 from backends.splunk_spl import SplError, SplGenerator
 from translator import ir
-from translator.diagnostics import Diagnostic, RulecastError
+from translator.diagnostics import Diagnostic, QueryError, RulecastError, Span
+from translator.types import Type
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -78,6 +79,15 @@ def _options(analysis) -> dict:
     return options
 
 
+def split_exclusions(node: ir.Node) -> tuple[ir.Node, list[ir.Filter]]:
+    """The node without its trailing labelled (exclusion) filters, and those filters in pipeline order."""
+    filters = []
+    while isinstance(node, ir.Filter) and node.label is not None:
+        filters.append(node)
+        node = node.input
+    return node, filters[::-1]
+
+
 def _conf_value(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -117,22 +127,54 @@ class SplunkTarget:
     formats: tuple[str, ...] = ("query", "savedsearch", "contentctl", "macros")
     option_keys: tuple[str, ...] = tuple(OPTION_DEFAULTS)
 
-    def search(self, analysis, settings: CompileSettings, options: dict | None = None) -> str:
-        """The SPL search for the rule, without packaging."""
+    def search(self, analysis, settings: CompileSettings, options: dict | None = None,
+               node: ir.Node | None = None) -> str:
+        """The SPL search for the rule (or for `node`, a part of it), without packaging."""
         options = options if options is not None else _options(analysis)
         generator = SplGenerator(mapping_for(settings), settings.splunk_join, options["join_unique_side"])
         try:
-            return generator.generate(analysis.node)
+            return generator.generate(analysis.node if node is None else node)
         except SplError as exc:
             raise RulecastError(analysis.rule.diagnostic(exc)) from None
+
+    def filter_definition(self, analysis, settings: CompileSettings) -> str:
+        """The definition of the `<rule>_filter` macro: the exclusions that end the rule's IR, or `search *`."""
+        _, filters = split_exclusions(analysis.node)
+        if not filters:
+            return "search *"
+        rule = analysis.rule
+        for node in filters:
+            types = {c.name: c.type for c in node.input.columns}
+            spans = sorted({e.name for e in ir.walk_exprs(node.predicate)
+                            if isinstance(e, ir.ColumnRef) and types.get(e.name) is Type.TIMESPAN})
+            if spans:
+                from translator.exclusions import filter_path
+
+                exclusion = next(e for e in rule.exclusions if e.name == node.label)
+                error = QueryError(
+                    f"exclusion '{exclusion.name}' reads the timespan column '{spans[0]}', which the "
+                    f"{snake_name(rule.name)}_filter macro sees as text after the search's final table command",
+                    Span(0, len(exclusion.filter), 0, 0),
+                    "compile the query or savedsearch format, which apply exclusions inline, or --exclusions none")
+                raise RulecastError(rule.diagnostic(error, text_path=filter_path(exclusion), text=exclusion.filter))
+        try:
+            return SplGenerator(mapping_for(settings)).filter_macro(filters)
+        except SplError as exc:
+            raise RulecastError(rule.diagnostic(exc)) from None
 
     def compile(self, analysis, fmt: str, settings: CompileSettings) -> list[Artifact]:
         rule = analysis.rule
         options = _options(analysis)
         mapping = mapping_for(settings)
         if fmt == "macros":
-            return [Artifact(self.macros(analysis, mapping), "macros.conf", fmt)]
-        search = self.search(analysis, settings, options)
+            return [Artifact(self.macros(analysis, mapping, self.filter_definition(analysis, settings)),
+                             "macros.conf", fmt)]
+        if fmt == "contentctl":
+            # The exclusions go in the filter macro that ends the search (`--format macros` prints it).
+            search = self.search(analysis, settings, options, node=split_exclusions(analysis.node)[0])
+            self.filter_definition(analysis, settings)  # an exclusion the macro cannot hold fails here too
+        else:
+            search = self.search(analysis, settings, options)
         if fmt == "query":
             text = _env.get_template("splunk_query.j2").render(rule=rule, search=search.rstrip("\n"))
             return [Artifact(text, "spl", fmt)]
@@ -161,7 +203,7 @@ class SplunkTarget:
             return [Artifact(text, "yml", fmt)]
         raise RulecastError(Diagnostic("error", f"splunk: unknown format '{fmt}'"))
 
-    def macros(self, analysis, mapping: Mapping) -> str:
+    def macros(self, analysis, mapping: Mapping, filter_definition: str) -> str:
         tables = []
         for source in ir.sources(analysis.node):
             if source.table not in tables:
@@ -172,8 +214,9 @@ class SplunkTarget:
             for t in (mapping.table(name) for name in tables)
         ]
         filter_macro = snake_name(analysis.rule.name) + "_filter"
-        macros.append({"name": filter_macro, "definition": "search *",
-                       "description": f"Site-specific false-positive filter for {_conf_value(analysis.rule.name)}"})
+        macros.append({"name": filter_macro, "definition": filter_definition,
+                       "description": f"False-positive filter for {_conf_value(analysis.rule.name)}: the rule's "
+                                      "exclusions, and any site-specific ones you add"})
         mapping_name = "(shipped)" if Path(mapping.path) == DEFAULT_PATH else Path(mapping.path).name
         return _env.get_template("splunk_macros.j2").render(
             rule=analysis.rule, macros=macros, mapping_name=mapping_name)

@@ -286,6 +286,25 @@ class SplGenerator:
         self.emit(pipeline, ["where " + self.true_of(node.predicate)])
         return pipeline
 
+    def filter_macro(self, filters: list[ir.Filter]) -> str:
+        """The definition of the `<rule>_filter` macro: the labelled exclusion `filters`, in order.
+
+        The macro follows the search's final `table`, so it sees only the
+        output columns, as the exclusions do. Each filter reads as the query
+        format writes it: its comment, then its `where`, with any helper fields
+        evaluated before and removed after. The first command has no pipe, as
+        the search supplies it. The caller keeps out filters on timespan
+        columns, which are text after `table`.
+        """
+        pipeline = Pipeline([])
+        for node in filters:
+            pipeline.commands.append(comment("exclusion: " + node.label))
+            self.emit(pipeline, ["where " + self.true_of(node.predicate)])
+        lines = pipeline.lines()[1:]
+        first = next(i for i, line in enumerate(lines) if line.startswith("| "))
+        lines[first] = lines[first][2:]
+        return "\n".join(lines)
+
     def prefilter_terms(self, predicate: ir.Expr, source: ir.Source) -> list[str]:
         """Search terms implied by `predicate` that can only over-match (case-folded, exact values)."""
         conjuncts = predicate.operands if isinstance(predicate, ir.Logical) and predicate.op == "and" else (predicate,)

@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from backends.kql import generate
+from kqlexec import connect, run
+from kustocheck import schema_tables
 from translator.sigma.convert import ipv4_network_regex
 from translator.sigma.mapping import SIGMA_TARGETS, Refusal, load_mapping, native_tables
 from translator.sigma.rules import load_text, node_for
@@ -32,6 +34,7 @@ def test_every_mapped_column_exists_in_its_table(target):
         for name, spec in entry.fields.items():
             used = [spec.column] if spec.column else [p[1:] for p in spec.concat + spec.join if p.startswith("$")]
             used += list((spec.hashes or {}).values()) + ([spec.dword] if spec.dword else [])
+            used += [spec.json[0][1:]] if spec.json else []
             for column in used:
                 assert open_table or column in columns, f"{target} {entry.describe()}: {name} -> {column}"
         for column in entry.where:
@@ -132,3 +135,57 @@ def test_open_fields_are_read_through_tostring():
                          "product: windows\n  service: security")
     assert "EventID == 4624" in query
     assert 'tostring(LogonType) =~ "3"' in query
+
+
+DNS_QUERY = "product: windows\n  category: dns_query"
+DNS_RULE = "sel:\n  QueryName|endswith: '.onion'\n  Image|endswith: '\\rundll32.exe'\ncondition: sel\n"
+
+
+def test_dns_query_reads_device_events_in_defender():
+    query = compile_rule(DNS_RULE, "defender", DNS_QUERY)
+    assert query.startswith("DeviceEvents\n")
+    assert 'ActionType == "DnsQueryResponse"' in query
+    # Defender XDR stores AdditionalFields as text, so it is parsed first.
+    assert 'tostring(todynamic(AdditionalFields).DnsQueryString) endswith ".onion"' in query
+    assert 'InitiatingProcessFolderPath endswith @"\\rundll32.exe"' in query
+
+
+def test_dns_query_reads_dynamic_additional_fields_in_sentinel():
+    query = compile_rule(DNS_RULE, "sentinel", DNS_QUERY)
+    assert 'tostring(AdditionalFields.DnsQueryString) endswith ".onion"' in query
+    assert "todynamic" not in query
+
+
+@pytest.mark.parametrize("platform", ["defender", "sentinel"])
+def test_dns_query_kql_passes_kusto_parser(platform, kusto):
+    query = compile_rule(DNS_RULE, platform, DNS_QUERY)
+    analysis = kusto.analyze(query, schema_tables(platform, ["DeviceEvents"]))
+    assert not analysis.errors, analysis.report()
+
+
+def test_dns_query_matches_only_the_query_key(kusto):
+    document = load_text("title: t\nlogsource:\n  " + DNS_QUERY + "\ndetection:\n"
+                         "  sel:\n    QueryName|endswith: '.onion'\n  condition: sel\n", "case.yml")[0]
+    node = node_for(document, "defender")
+    query = generate(node)
+    assert not kusto.analyze(query, schema_tables("defender", ["DeviceEvents"])).errors
+    events = [
+        {"ActionType": "DnsQueryResponse", "AdditionalFields": '{"DnsQueryString":"x.ONION"}', "ReportId": 1},
+        {"ActionType": "DnsQueryResponse", "AdditionalFields": '{"Other":"x.onion"}', "ReportId": 2},
+        {"ActionType": "DnsQueryResponse", "AdditionalFields": "", "ReportId": 3},
+        {"ActionType": "NamedPipeEvent", "AdditionalFields": '{"DnsQueryString":"x.onion"}', "ReportId": 4},
+    ]
+    rows = run(connect({"DeviceEvents": node.columns}, {"DeviceEvents": events}), query, node.columns)
+    assert [row["ReportId"] for row in rows] == [1]
+
+
+def test_dns_query_field_without_key_is_refused():
+    with pytest.raises(Refusal, match="field 'QueryStatus' of log source .*dns_query.* has no defender mapping"):
+        compile_rule("sel:\n  QueryStatus: '0'\ncondition: sel\n", "defender", DNS_QUERY)
+
+
+@pytest.mark.parametrize("category", ["pipe_created", "process_access", "create_remote_thread", "driver_load"])
+def test_device_events_sources_without_documented_fields_stay_unmapped(category):
+    logsource = f"product: windows\n  category: {category}"
+    with pytest.raises(Refusal, match=f"category: {category}}} has no defender mapping"):
+        compile_rule("sel:\n  Image|endswith: '\\x.exe'\ncondition: sel\n", "defender", logsource)

@@ -15,9 +15,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).with_name("spl")))
 
+from backends import CompileSettings  # noqa: E402
+from backends.splunk import TARGETS  # noqa: E402
 from harness import compile_spl, normalize_rows, rule_for, rule_inputs, run_query, run_spl  # noqa: E402
 from translator.compiler import analyze  # noqa: E402
 from translator.diagnostics import RulecastError  # noqa: E402
+from translator.exclusions import apply_exclusions  # noqa: E402
 from translator.rule import load_rule  # noqa: E402
 
 SEED = Path(__file__).resolve().parents[1] / "rules" / "email" / "high_confidence_phish_released.yaml"
@@ -419,9 +422,11 @@ def seed_cases():
 @pytest.mark.parametrize("join", ["join", "stats"])
 @pytest.mark.parametrize("rule, case", seed_cases())
 def test_seed_rule_tests(rule, case, join):
+    # The rule's tests expect its enabled exclusions applied, as `rulecast test` applies them.
     analysis = analyze(rule, "defender")
+    analysis.node = apply_exclusions(analysis, "all")
     columns = analysis.columns
-    spl = compile_spl(rule, join)
+    spl = TARGETS["splunk"].search(analysis, CompileSettings(splunk_join=join))
     rows = run_spl(spl, rule_inputs(rule, case))
     if "count" in case.expect:
         assert len(rows) == case.expect["count"]

@@ -20,6 +20,7 @@ from backends.splunk import TARGETS  # noqa: E402
 from backends.splunk_mapping import parse_mapping  # noqa: E402
 from translator.compiler import analyze  # noqa: E402
 from translator.diagnostics import RulecastError  # noqa: E402
+from translator.exclusions import apply_exclusions  # noqa: E402
 from translator.rule import load_rule  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,12 +38,13 @@ def golden_artifacts():
 
 @pytest.mark.parametrize("path, fmt", list(golden_artifacts()))
 def test_golden(path, fmt):
-    """Shipped rules compile byte for byte to the checked-in output.
+    """Shipped rules compile byte for byte to the checked-in output, with their exclusions as compile applies them.
 
     Regenerate after an intended change with
     `RULECAST_REGEN_GOLDEN=1 python -m pytest tests/test_splunk_target.py -k golden`.
     """
     analysis = analyze(load_rule(path), "defender")
+    analysis.node = apply_exclusions(analysis, "all")
     [artifact] = TARGETS["splunk"].compile(analysis, fmt, CompileSettings())
     golden = GOLDEN / f"{path.stem}.{artifact.extension}"
     if REGENERATE:
@@ -164,3 +166,195 @@ def test_cli_reports_a_bad_mapping_file(tmp_path):
     assert result.returncode == 1
     assert f"{mapping_file}:5:3: error: splunk: unknown key 'colour'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- exclusions in the filter macro
+
+SEED = ROOT / "rules" / "email" / "high_confidence_phish_released.yaml"
+SEED_EXCLUSION = "Scheduled quarantine release by security team"
+SEED_FILTER = "high_confidence_phish_released_filter"
+
+PROBE_RULE = """\
+id: 00000000-0000-4000-8000-00000000e0e1
+name: Filter macro probe
+description: Two exclusions over EmailEvents.
+query: |
+  EmailEvents
+  | extend Conf = todynamic(ConfidenceLevel)
+  | project NetworkMessageId, Subject, BulkComplaintLevel, EmailTime = Timestamp, Conf
+fields:
+  subject: Subject
+  bcl: BulkComplaintLevel
+exclusions:
+  - name: bulk mail
+    description: A high bulk complaint level.
+    filter: 'bcl >= 5'
+  - name: newsletters
+    description: Newsletters, spam verdicts and old mail.
+    filter: 'subject:*newsletter* or Conf:*Spam* or EmailTime < 2024-01-01T00:00:00Z'
+"""
+
+
+def compile_cli(capsys, path, fmt: str, *extra: str) -> str:
+    from translator.cli import main
+
+    status = main(["compile", str(path), "-t", "splunk", "-f", fmt, *extra])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    return captured.out
+
+
+def conf_stanzas(text: str) -> dict[str, dict[str, str]]:
+    """The stanzas of a .conf file; a value ending in ` \\` goes on on the next line."""
+    stanzas: dict[str, dict[str, str]] = {}
+    current: dict[str, str] = {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        if line.startswith("#") or not line.strip():
+            continue
+        if line.startswith("["):
+            current = stanzas.setdefault(line.strip()[1:-1], {})
+            continue
+        key, _, value = line.partition(" = ")
+        while value.endswith(" \\"):
+            value = value[:-2] + "\n" + next(lines)
+        current[key] = value
+    return stanzas
+
+
+def expand_filter_macro(search: str, macros_conf: str, name: str) -> str:
+    """The contentctl search with its final macro call replaced by the definition `--format macros` prints."""
+    call = f"| `{name}`"
+    assert search.endswith("\n" + call)
+    return search[: -len(call)] + "| " + conf_stanzas(macros_conf)[name]["definition"]
+
+
+def contentctl_search(capsys, path, *extra: str) -> str:
+    import yaml
+
+    return yaml.safe_load(compile_cli(capsys, path, "contentctl", *extra))["search"]
+
+
+def seed_with_account(tmp_path: Path, account: str) -> Path:
+    text = SEED.read_text(encoding="utf-8")
+    assert "        value: null\n" in text
+    path = tmp_path / SEED.name
+    path.write_text(text.replace("        value: null\n", f"        value: {account}\n"), encoding="utf-8")
+    return path
+
+
+def _release(mid: str, user: str) -> dict:
+    return {"Timestamp": "2024-05-14T10:00:00Z", "ActionType": "QuarantineReleaseMessage",
+            "RawEventData": {"NetworkMessageId": mid, "UserId": user}}
+
+
+def _message(mid: str, subject: str) -> dict:
+    return {"Timestamp": "2024-05-14T09:00:00Z", "NetworkMessageId": mid, "Subject": subject,
+            "ConfidenceLevel": '{"Phish":"High"}'}
+
+
+SEED_EVENTS = {
+    "CloudAppEvents": [_release("by-subject", "alice@contoso.com"), _release("by-team", "SecOps@Contoso.com"),
+                       _release("near-subject", "alice@contoso.com"), _release("near-team", "secops@contoso.com.example"),
+                       _release("plain", "bob@contoso.com")],
+    "EmailEvents": [_message("by-subject", "FW: scheduled quarantine release"), _message("by-team", "Invoice"),
+                    _message("near-subject", "Scheduled Quarantine"), _message("near-team", "Invoice"),
+                    _message("plain", "Invoice")],
+}
+
+
+def test_contentctl_moves_the_exclusions_into_the_filter_macro(capsys, tmp_path):
+    rule = seed_with_account(tmp_path, "secops@contoso.com")
+    search = contentctl_search(capsys, rule)
+    assert "exclusion" not in search and "Scheduled Quarantine Release" not in search
+    assert search.splitlines()[-2].startswith("| table ReleaseTime, ")
+    macros = compile_cli(capsys, rule, "macros")
+    definition = conf_stanzas(macros)[SEED_FILTER]["definition"]
+    # Each exclusion reads as the query format writes it: the comment line, then its where.
+    query_lines = compile_cli(capsys, rule, "query").splitlines()
+    comment = f"```exclusion: {SEED_EXCLUSION}```"
+    where = query_lines[query_lines.index(comment) + 1]
+    assert where.startswith("| where (NOT match(Subject, ")
+    assert definition.splitlines() == [comment, where[2:]]
+
+    expanded = expand_filter_macro(search, macros, SEED_FILTER)
+    inline = "\n".join(query_lines)
+    kept = [row["NetworkMessageId"] for row in run_spl(expanded, SEED_EVENTS)]
+    assert sorted(kept) == ["near-subject", "near-team", "plain"]
+    assert run_spl(expanded, SEED_EVENTS) == run_spl(inline, SEED_EVENTS)
+    # Without the macro's exclusions both rows the exclusion removes come back.
+    unfiltered = contentctl_search(capsys, rule).rsplit("\n", 1)[0]
+    assert len(run_spl(unfiltered, SEED_EVENTS)) == 5
+
+
+def test_seed_filter_macro_with_the_placeholder_unset(capsys):
+    search = contentctl_search(capsys, SEED)
+    macros = compile_cli(capsys, SEED, "macros")
+    expanded = expand_filter_macro(search, macros, SEED_FILTER)
+    rows = run_spl(expanded, SEED_EVENTS)
+    assert sorted(row["NetworkMessageId"] for row in rows) == ["by-team", "near-subject", "near-team", "plain"]
+    assert rows == run_spl(compile_cli(capsys, SEED, "query"), SEED_EVENTS)
+
+
+def test_filter_macro_holds_every_exclusion_with_its_helper_fields(capsys, tmp_path):
+    rule = tmp_path / "probe.yaml"
+    rule.write_text(PROBE_RULE, encoding="utf-8")
+    macros = compile_cli(capsys, rule, "macros")
+    definition = conf_stanzas(macros)["filter_macro_probe_filter"]["definition"].splitlines()
+    assert definition[0] == "```exclusion: bulk mail```"
+    assert definition[1].startswith("where (isnull(BulkComplaintLevel) OR ")
+    assert definition[2] == "```exclusion: newsletters```"
+    assert definition[3].startswith("| eval rc_")
+    assert definition[4].startswith("| where (NOT match(Subject, ")
+    assert definition[5].startswith("| fields - rc_")
+    assert len(definition) == 6
+
+    def email(mid: str, **columns) -> dict:
+        return {"NetworkMessageId": mid, "Timestamp": "2024-05-14T09:00:00Z", "Subject": "Hello", **columns}
+
+    events = {"EmailEvents": [
+        email("bulk", BulkComplaintLevel=7),
+        email("bulk-low", BulkComplaintLevel=4),
+        email("no-bulk-level"),  # the field is missing: the bulk exclusion keeps the event
+        email("newsletter", Subject="Our May Newsletter"),
+        email("spam", ConfidenceLevel='{"Spam":"High"}'),
+        email("no-confidence"),
+        email("old", Timestamp="2023-12-31T23:59:59Z"),
+        email("new-year", Timestamp="2024-01-01T00:00:00Z"),
+    ]}
+    expanded = expand_filter_macro(contentctl_search(capsys, rule), macros, "filter_macro_probe_filter")
+    rows = run_spl(expanded, events)
+    assert [row["NetworkMessageId"] for row in rows] == ["bulk-low", "no-bulk-level", "no-confidence", "new-year"]
+    assert list(rows[0]) == ["NetworkMessageId", "Subject", "BulkComplaintLevel", "EmailTime", "Conf"]
+    assert rows == run_spl(compile_cli(capsys, rule, "query"), events)
+
+
+def test_filter_macro_is_search_star_without_exclusions(capsys):
+    macros = compile_cli(capsys, SEED, "macros", "--exclusions", "none")
+    assert conf_stanzas(macros)[SEED_FILTER]["definition"] == "search *"
+    assert "exclusion" not in compile_cli(capsys, SEED, "query", "--exclusions", "none")
+
+
+def test_savedsearch_keeps_the_exclusions_inline(capsys):
+    stanza = conf_stanzas(compile_cli(capsys, SEED, "savedsearch"))["High Confidence Phish Released"]
+    lines = stanza["search"].splitlines()
+    assert lines[-3:-1] == [f"```exclusion: {SEED_EXCLUSION}```",
+                            '| where NOT match(Subject, "(?i)Scheduled Quarantine Release")']
+    assert lines[-1].startswith("| table ")
+
+
+def test_filter_macro_refuses_an_exclusion_on_a_timespan_column(capsys, tmp_path):
+    from translator.cli import main
+
+    rule = tmp_path / "span.yaml"
+    rule.write_text(PROBE_RULE.replace("EmailTime = Timestamp, Conf", "EmailTime = Timestamp, Conf, Wait = 1h")
+                    .replace("filter: 'bcl >= 5'", "filter: 'Wait >= 2h'"), encoding="utf-8")
+    for fmt in ("contentctl", "macros"):
+        status = main(["compile", str(rule), "-t", "splunk", "-f", fmt])
+        captured = capsys.readouterr()
+        assert status == 1 and captured.out == ""
+        assert captured.err.splitlines()[0] == (
+            f"{rule}:14:14: error: splunk: exclusion 'bulk mail' reads the timespan column 'Wait', which the "
+            "filter_macro_probe_filter macro sees as text after the search's final table command")
+        assert "Traceback" not in captured.err
+    assert "```exclusion: bulk mail```" in compile_cli(capsys, rule, "query")

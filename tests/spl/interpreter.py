@@ -25,7 +25,9 @@ Contract
   search started; model: the main search and its subsearches share it.
 - Returns the rows of the final `table` command, in order, each a dict with
   exactly the table's fields in order; a missing field is None, a multivalue
-  field a list. Field values are text, as Splunk extracts them, except numbers
+  field a list. After `table` the search may go on with `where`, `eval` and
+  `fields -` (a filter macro expanded in place): a new eval field joins the
+  columns and `fields -` removes one. Field values are text, as Splunk extracts them, except numbers
   computed by eval or stats.
 
 Model of events and values:
@@ -298,6 +300,8 @@ def _parse_json(text):
 
 
 _MISSING = object()
+# Commands modelled after `table`: those a `<rule>_filter` macro holds.
+_AFTER_TABLE = ("where", "eval", "fields_remove")
 
 
 class _Run:
@@ -319,9 +323,19 @@ class _Run:
             rows = [dict(e) for e in self.index if self.base_matches(children[0], e)]
         columns = None
         for command in children[1:]:
-            if columns is not None:
-                raise SplRuntimeError("commands after table are outside the modelled subset")
-            rows, columns = self.command(command, rows)
+            if columns is None:
+                rows, columns = self.command(command, rows)
+                continue
+            # After table, only the commands of a filter macro: a new eval field
+            # becomes a column, `fields -` removes one.
+            if command.data not in _AFTER_TABLE:
+                raise SplRuntimeError(f"{command.data} after table is outside the modelled subset")
+            rows, _ = self.command(command, rows)
+            if command.data == "eval":
+                columns = columns + [str(a.children[0]) for a in command.children if str(a.children[0]) not in columns]
+            elif command.data == "fields_remove":
+                removed = {_field(f) for f in command.children}
+                columns = [c for c in columns if c not in removed]
         return rows, columns
 
     def base_matches(self, base: Tree, event: dict) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from translator.commands import exclusion_option
 from translator.diagnostics import Diagnostic, RulecastError
 
 
@@ -17,10 +18,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("-f", "--format", default=None, help="output format; each target lists its own (default: query)")
     parser.add_argument("-o", "--output", metavar="DIR", help="write one file per rule, target and format under DIR")
-    parser.add_argument(
-        "--exclusions", default="all", metavar="all|none|NAME,...",
-        help="which of the rule's enabled exclusions to apply (default: all)",
-    )
+    exclusion_option.add_argument(parser)
     parser.add_argument("--splunk-mapping", metavar="FILE", help="Splunk data mapping YAML (default: the shipped one)")
     parser.add_argument(
         "--splunk-join", choices=("join", "stats"), default="join",
@@ -35,7 +33,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from backends import CompileSettings, available_targets, get_target
     from translator.compiler import analyze, rule_files
-    from translator.exclusions import Selection, SelectionError, apply_exclusions, check_selection
+    from translator.exclusions import apply_exclusions
     from translator.rule import load_rule
 
     installed = available_targets()
@@ -55,11 +53,9 @@ def run(args) -> int:
             print(f"rulecast: error: target '{targets[0]}' has no format '{args.format}'; formats: {', '.join(formats)}",
                   file=sys.stderr)
             return 2
-    try:
-        Selection.parse(args.exclusions)
-    except SelectionError as exc:
-        print(f"rulecast: error: {exc}", file=sys.stderr)
-        return 2
+    status = exclusion_option.selection_error(args.exclusions)
+    if status is not None:
+        return status
     settings = CompileSettings(exclusions=args.exclusions, splunk_mapping=args.splunk_mapping, splunk_join=args.splunk_join)
     failed = 0
     outputs: list[tuple[Path, str, str]] = []
@@ -95,11 +91,10 @@ def run(args) -> int:
             failed += 1
             continue
         loaded_rules.append(rule)
-        try:
-            check_selection([rule], settings.exclusions if len(paths) == 1 else "all")
-        except SelectionError as exc:
-            print(f"rulecast: error: {exc}", file=sys.stderr)
-            return 2
+        if len(paths) == 1:
+            status = exclusion_option.selection_error(settings.exclusions, [rule])
+            if status is not None:
+                return status
         for name in targets:
             target = get_target(name)
             fmt = args.format or target.formats[0]
@@ -117,11 +112,9 @@ def run(args) -> int:
                 outputs.append((Path(path), name, artifact))
     if len(paths) > 1:
         # With several rules a name needs to exist in one of them, not in each.
-        try:
-            check_selection(loaded_rules, settings.exclusions)
-        except SelectionError as exc:
-            print(f"rulecast: error: {exc}", file=sys.stderr)
-            return 2
+        status = exclusion_option.selection_error(settings.exclusions, loaded_rules)
+        if status is not None:
+            return status
     _emit(outputs, args.output)
     return 1 if failed else 0
 

@@ -1,4 +1,4 @@
-"""`rulecast run`: evaluate a rule on local JSON Lines files with the Python target."""
+"""`rulecast run`: evaluate a rule, with its enabled exclusions, on local JSON Lines files with the Python target."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import math
 import sys
 from pathlib import Path
 
+from translator.commands import exclusion_option
 from translator.diagnostics import RulecastError
 
 FORMATS = ("table", "jsonl", "csv")
@@ -32,6 +33,7 @@ def add_parser(subparsers) -> None:
         help="parse every line, even those that cannot match (slower; malformed lines are all found)",
     )
     parser.add_argument("--now", metavar="DATETIME", help="the time now() and ago() use (default: the current time)")
+    exclusion_option.add_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -43,12 +45,25 @@ def usage_error(message: str) -> int:
 def run(args) -> int:
     from backends.python import generate_module, load_module
     from translator.compiler import analyze
+    from translator.exclusions import apply_exclusions
     from translator.jsonl import ErrorLog, Progress, file_size, read_rows
     from translator.rule import load_rule
     from translator.values import LiteralError, parse_datetime
 
+    status = exclusion_option.selection_error(args.exclusions)
+    if status is not None:
+        return status
     try:
-        analysis = analyze(load_rule(args.rule), "defender")
+        rule = load_rule(args.rule)
+    except RulecastError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 1
+    status = exclusion_option.selection_error(args.exclusions, [rule])
+    if status is not None:
+        return status
+    try:
+        analysis = analyze(rule, "defender")
+        analysis.node = apply_exclusions(analysis, args.exclusions)
     except RulecastError as exc:
         print(exc.render(), file=sys.stderr)
         return 1

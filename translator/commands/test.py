@@ -6,7 +6,8 @@ on every output column: a column an expected row leaves out must be empty
 ("" for a string column, null otherwise), and a column name the output lacks
 is an error. Rows compare in order when the rule sorts last (only where,
 project or take after its sort) or the case sets `ordered: true`, and as a
-multiset otherwise.
+multiset otherwise. The rule's enabled exclusions apply, as in `rulecast
+compile`, unless `--exclusions` chooses others.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import math
 import sys
 from dataclasses import dataclass, field
 
+from translator.commands import exclusion_option
 from translator.diagnostics import RulecastError
 
 MAX_SHOWN_ROWS = 10  # rows printed per side of a failing comparison
@@ -27,6 +29,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("paths", nargs="*", default=["rules"], metavar="RULE_OR_DIR",
                         help="rule files or folders of rule files (default: rules/)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
+    exclusion_option.add_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -42,15 +45,31 @@ class Outcome:
 
 def run(args) -> int:
     from translator.compiler import rule_files
+    from translator.rule import load_rule
 
     paths = list(rule_files(args.paths))
     if not paths:
         print("rulecast test: error: no rule files found (looked for *.yaml and *.yml)", file=sys.stderr)
         return 2
+    status = exclusion_option.selection_error(args.exclusions)
+    if status is not None:
+        return status
+    loaded: dict = {}
+    for path in paths:
+        try:
+            loaded[path] = load_rule(path)
+        except RulecastError as exc:
+            loaded[path] = exc  # reported with the rule's tests below
+    status = exclusion_option.selection_error(
+        args.exclusions, [rule for rule in loaded.values() if not isinstance(rule, RulecastError)])
+    if status is not None:
+        return status
     passed = failed = 0
     for path in paths:
         try:
-            outcomes = test_rule(path)
+            if isinstance(loaded[path], RulecastError):
+                raise loaded[path]
+            outcomes = test_rule(loaded[path], args.exclusions)
         except RulecastError as exc:
             print(f"{path}")
             print("  ERROR  the rule does not compile")
@@ -79,16 +98,21 @@ def _indent(text: str, width: int) -> str:
     return "\n".join(" " * width + line for line in text.splitlines())
 
 
-def test_rule(path) -> list[Outcome]:
-    """Run every test case of one rule file; raise RulecastError if the rule is invalid."""
+def test_rule(rule, exclusions: str = "all") -> list[Outcome]:
+    """Run every test case of one rule with the `exclusions` selected; raise RulecastError if the rule is invalid.
+
+    Warnings (an exclusion's unset placeholder) are printed on stderr.
+    """
     from backends.python import generate_module, is_ordered, load_module
     from translator.compiler import analyze
-    from translator.rule import load_rule
+    from translator.exclusions import apply_exclusions
 
-    rule = load_rule(path)
     if not rule.tests:
         return []
     analysis = analyze(rule, "defender")
+    analysis.node = apply_exclusions(analysis, exclusions)
+    for warning in analysis.warnings:
+        print(warning.render(), file=sys.stderr)
     module = load_module(generate_module(analysis))
     ordered_rule = is_ordered(analysis.node)
     return [run_case(rule, module, case, ordered_rule) for case in rule.tests]

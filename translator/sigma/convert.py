@@ -156,11 +156,31 @@ class Translator:
                 first, second = (self.column(p[1:]) for p in spec.join)
                 joined = call("strcat", first, string(spec.separator), second, type_=Type.STRING)
                 return call("iff", call("isempty", second), first, joined, type_=Type.STRING), spec
+            if spec.json:
+                return self.json_key(spec.json[0][1:], spec.json[1]), spec
         except Refusal as exc:
             if self.mapping.identity and spec.column == name:
                 raise
             raise Refusal(f"field '{name}' maps to {exc.message}", exc.kind, field=name) from None
         raise Refusal(f"field '{name}' has an empty mapping in {self.mapping.path}", "unmapped field", field=name)
+
+    def json_key(self, name: str, key: str) -> ir.Expr:
+        """Return the text of `key` in the JSON object stored in column `name`.
+
+        Defender XDR stores such a column as text, so it is parsed with
+        `todynamic()` (KQL's `parse_json()`). Sentinel stores it as dynamic and
+        reads the key directly. A missing key reads as the empty string, as an
+        absent text column does.
+        """
+        column = self.column(name)
+        if column.type is Type.STRING:
+            base: ir.Expr = call("todynamic", column, type_=Type.DYNAMIC)
+        elif column.type is Type.DYNAMIC:
+            base = column
+        else:
+            raise Refusal(f"column '{name}' of {self.table.name} is {column.type}, not text or dynamic, "
+                          "so it cannot contain a JSON object", "unmapped field", field=name)
+        return call("tostring", ir.Path(base, (key,), Type.DYNAMIC), type_=Type.STRING)
 
     def where(self) -> list[ir.Expr]:
         """Return the conditions a log source adds to select its events from a shared table."""

@@ -55,6 +55,7 @@ class FieldSpec:
     prefixes: dict[str, str] | None = None  # value-start rewrites (case-insensitive)
     dword: str | None = None  # value-type column for Sysmon's `DWORD (0x...)` spelling
     hashes: dict[str, str] | None = None  # Sysmon `Hashes` algorithm -> column
+    json: tuple[str, ...] = ()  # "$Column", "Key": the text of a key of the JSON object in Column
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def _field_spec(value: Any, path: Path, name: str) -> FieldSpec:
         return FieldSpec(column=value)
     if not isinstance(value, dict):
         raise MappingError(f"{path}: field '{name}' must map to a column name or a mapping")
-    known = {"column", "concat", "join", "separator", "values", "prefixes", "dword", "hashes"}
+    known = {"column", "concat", "join", "separator", "values", "prefixes", "dword", "hashes", "json"}
     unknown = set(value) - known
     if unknown:
         raise MappingError(f"{path}: field '{name}' has unknown keys: {', '.join(sorted(unknown))}")
@@ -189,7 +190,17 @@ def _field_spec(value: Any, path: Path, name: str) -> FieldSpec:
         prefixes=value.get("prefixes"),
         dword=value.get("dword"),
         hashes=value.get("hashes"),
+        json=_json_spec(value.get("json"), path, name),
     )
+
+
+def _json_spec(value: Any, path: Path, name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if (not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, str) for v in value)
+            or not value[0].startswith("$")):
+        raise MappingError(f"{path}: field '{name}': 'json' must be ['$Column', 'Key']")
+    return tuple(value)
 
 
 @functools.lru_cache(maxsize=None)
