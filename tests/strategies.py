@@ -238,10 +238,10 @@ def projection_queries(draw):
         text += "\n| project-rename Renamed = Cmd, Ident = Id\n| project-away Data, Json"
         ident = "Ident"
     elif step == 1:
-        text += "\n| project-keep Id, Name, " + ", ".join(n for n in names if n != "Name")
+        text += "\n| project-keep " + ", ".join(["Id", "Name"] + [n for n in names if n != "Name"])
         ident = "Id"
     elif step == 2:
-        text += "\n| project Id, Name, " + ", ".join(n for n in names if n != "Name")
+        text += "\n| project " + ", ".join(["Id", "Name"] + [n for n in names if n != "Name"])
         ident = "Id"
     else:
         text += "\n| project-away Data, Json, Cmd, Score, Flag"

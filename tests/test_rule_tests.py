@@ -173,3 +173,69 @@ def test_golden_module_matches(monkeypatch):
     if os.environ.get("RULECAST_REGEN_GOLDEN") == "1":
         GOLDEN.write_text(text, encoding="utf-8")
     assert text == GOLDEN.read_text(encoding="utf-8")
+
+
+EXCLUSION = """\
+exclusions:
+  - name: mail service
+    description: The mail service sends on its own behalf.
+    filter: 'AccountId:svc-mail'
+  - name: robots
+    description: Not applied; kept to show that a disabled exclusion stays off.
+    filter: 'AccountId:robot*'
+    enabled: false
+    reason: Robots are what the rule looks for.
+tests:
+  - name: the mail service is excluded
+    input:
+      CloudAppEvents:
+        - {Timestamp: "2024-01-03T00:00:00Z", ActionType: Send, AccountId: alice}
+        - {Timestamp: "2024-01-02T00:00:00Z", ActionType: Send, AccountId: SVC-Mail}
+        - {Timestamp: "2024-01-01T00:00:00Z", ActionType: Send, AccountId: svc-mail-2}
+        - {Timestamp: "2023-12-31T00:00:00Z", ActionType: Send, AccountId: robot-7}
+    expect:
+      rows:
+        - {Timestamp: "2024-01-03T00:00:00Z", AccountId: alice}
+        - {Timestamp: "2024-01-01T00:00:00Z", AccountId: svc-mail-2}
+        - {Timestamp: "2023-12-31T00:00:00Z", AccountId: robot-7}
+"""
+
+
+def test_exclusions_apply_unless_turned_off(capsys, tmp_path):
+    rule = tmp_path / "rule.yaml"
+    rule.write_text(RULE_HEAD + EXCLUSION, encoding="utf-8")
+    status, out, err = run_cli(capsys, "test", rule)
+    assert status == 0, out
+    assert "  PASS  the mail service is excluded" in out and err == ""
+    status, out, _ = run_cli(capsys, "test", rule, "--exclusions", "mail service")
+    assert status == 0, out
+    status, out, _ = run_cli(capsys, "test", rule, "--exclusions", "none")
+    assert status == 1
+    assert "  FAIL  the mail service is excluded" in out
+    assert "expected 3 rows, got 4" in out
+    assert 'AccountId: expected "svc-mail-2", got "SVC-Mail"' in out
+
+
+def test_exclusions_option_errors_match_compile(capsys, tmp_path):
+    rule = tmp_path / "rule.yaml"
+    rule.write_text(RULE_HEAD + EXCLUSION, encoding="utf-8")
+    cases = [
+        ("mail", "rulecast: error: --exclusions: no exclusion named 'mail'; exclusions: 'mail service'; 'robots'\n"),
+        ("robots", f"rulecast: error: --exclusions: exclusion 'robots' in {rule} is disabled: "
+                   "Robots are what the rule looks for.\n"),
+        (",", "rulecast: error: --exclusions needs all, none, or a comma-separated list of exclusion names\n"),
+    ]
+    for value, message in cases:
+        status, out, err = run_cli(capsys, "test", rule, "--exclusions", value)
+        assert (status, out, err) == (2, "", message), value
+        status, out, err = run_cli(capsys, "compile", rule, "-t", "python", "--exclusions", value)
+        assert (status, out, err) == (2, "", message), value
+
+
+def test_exclusion_names_may_come_from_any_rule_tested(capsys, tmp_path):
+    (tmp_path / "with.yaml").write_text(RULE_HEAD + EXCLUSION, encoding="utf-8")
+    (tmp_path / "without.yaml").write_text(RULE_HEAD.replace("0b6f1d7a", "0b6f1d7b"), encoding="utf-8")
+    status, out, _ = run_cli(capsys, "test", tmp_path, "--exclusions", "mail service")
+    assert status == 0 and out.splitlines()[-1] == "1 passed, 0 failed"
+    status, _, err = run_cli(capsys, "test", tmp_path / "without.yaml", "--exclusions", "mail service")
+    assert status == 2 and "no exclusion named 'mail service'; exclusions: the rules have no exclusions" in err

@@ -189,3 +189,51 @@ def test_run_prefilter_with_dense_backslashes(capsys, tmp_path):
     status, out, _ = run_cli(capsys, "run", SELECTIVE, "-t", f"CloudAppEvents={cloudapp}", "-f", "jsonl")
     assert status == 0
     assert [json.loads(line)["ReportId"] for line in out.splitlines()] == ["escaped"]
+
+
+EXCLUDING_RULE = """\
+id: 0b6f1d7a-3c2e-4f5a-9b8c-7d6e5f4a3b2d
+name: Sends with an excluded service account
+description: Sends; the mail service account is a known false positive.
+query: |
+  CloudAppEvents
+  | where ActionType == "Send"
+  | project Timestamp, AccountId
+exclusions:
+  - name: mail service
+    description: The mail service sends on its own behalf.
+    filter: 'AccountId:svc-mail'
+"""
+
+
+def test_run_applies_exclusions_unless_turned_off(capsys, tmp_path):
+    rule = tmp_path / "rule.yaml"
+    rule.write_text(EXCLUDING_RULE, encoding="utf-8")
+    events = write_lines(tmp_path / "cloudapp.jsonl", [
+        json.dumps({"Timestamp": "2024-01-01T00:00:00Z", "ActionType": "Send", "AccountId": account})
+        for account in ("alice", "SVC-MAIL", "svc-mail-2")])
+
+    def accounts(*extra: str) -> list[str]:
+        status, out, err = run_cli(capsys, "run", rule, "-t", f"CloudAppEvents={events}", "-f", "jsonl", *extra)
+        assert status == 0, err
+        return [json.loads(line)["AccountId"] for line in out.splitlines()]
+
+    assert accounts() == ["alice", "svc-mail-2"]
+    assert accounts("--exclusions", "all") == ["alice", "svc-mail-2"]
+    assert accounts("--exclusions", "mail service") == ["alice", "svc-mail-2"]
+    assert accounts("--exclusions", "none") == ["alice", "SVC-MAIL", "svc-mail-2"]
+
+    status, out, err = run_cli(capsys, "run", rule, "-t", f"CloudAppEvents={events}", "--exclusions", "mail")
+    assert (status, out) == (2, "")
+    assert err == "rulecast: error: --exclusions: no exclusion named 'mail'; exclusions: 'mail service'\n"
+
+
+def test_run_warns_about_an_unset_placeholder(capsys, inputs):
+    cloudapp, email = inputs
+    status, _, err = run_cli(capsys, "run", SEED, "-t", f"CloudAppEvents={cloudapp}", "-t", f"EmailEvents={email}")
+    assert status == 0
+    assert "warning: exclusion 'Scheduled quarantine release by security team': placeholder " \
+           "security_team_account unset" in err
+    status, _, err = run_cli(capsys, "run", SEED, "-t", f"CloudAppEvents={cloudapp}", "-t", f"EmailEvents={email}",
+                             "--exclusions", "none")
+    assert status == 0 and "placeholder" not in err

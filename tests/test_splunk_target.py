@@ -255,8 +255,8 @@ def _message(mid: str, subject: str) -> dict:
 
 SEED_EVENTS = {
     "CloudAppEvents": [_release("by-subject", "alice@contoso.com"), _release("by-team", "SecOps@Contoso.com"),
-                       _release("near-subject", "alice@contoso.com"), _release("near-team", "secops@contoso.com.example"),
-                       _release("plain", "bob@contoso.com")],
+                       _release("near-subject", "alice@contoso.com"),
+                       _release("near-team", "secops@contoso.com.example"), _release("plain", "bob@contoso.com")],
     "EmailEvents": [_message("by-subject", "FW: scheduled quarantine release"), _message("by-team", "Invoice"),
                     _message("near-subject", "Scheduled Quarantine"), _message("near-team", "Invoice"),
                     _message("plain", "Invoice")],

@@ -1,4 +1,4 @@
-"""`rulecast run`: evaluate a rule, with its enabled exclusions, on local JSON Lines files with the Python target."""
+"""`rulecast run`: evaluate a rule and its exclusions on local JSON Lines files with the Python target."""
 
 from __future__ import annotations
 
