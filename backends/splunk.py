@@ -80,7 +80,7 @@ def _options(analysis) -> dict:
 
 
 def split_exclusions(node: ir.Node) -> tuple[ir.Node, list[ir.Filter]]:
-    """The node without its trailing labelled (exclusion) filters, and those filters in pipeline order."""
+    """Split off the exclusion (labelled) filters that end `node`; return the rest and those filters in order."""
     filters = []
     while isinstance(node, ir.Filter) and node.label is not None:
         filters.append(node)
@@ -129,7 +129,7 @@ class SplunkTarget:
 
     def search(self, analysis, settings: CompileSettings, options: dict | None = None,
                node: ir.Node | None = None) -> str:
-        """The SPL search for the rule (or for `node`, a part of it), without packaging."""
+        """Return the SPL search for the rule (or for `node`, a part of it), without packaging."""
         options = options if options is not None else _options(analysis)
         generator = SplGenerator(mapping_for(settings), settings.splunk_join, options["join_unique_side"])
         try:
@@ -138,7 +138,7 @@ class SplunkTarget:
             raise RulecastError(analysis.rule.diagnostic(exc)) from None
 
     def filter_definition(self, analysis, settings: CompileSettings) -> str:
-        """The definition of the `<rule>_filter` macro: the exclusions that end the rule's IR, or `search *`."""
+        """Return the definition of the `<rule>_filter` macro: the exclusions that end the rule's IR, or `search *`."""
         _, filters = split_exclusions(analysis.node)
         if not filters:
             return "search *"
@@ -152,8 +152,8 @@ class SplunkTarget:
 
                 exclusion = next(e for e in rule.exclusions if e.name == node.label)
                 error = QueryError(
-                    f"exclusion '{exclusion.name}' reads the timespan column '{spans[0]}', which the "
-                    f"{snake_name(rule.name)}_filter macro sees as text after the search's final table command",
+                    f"exclusion '{exclusion.name}' reads the timespan column '{spans[0]}', which is text in the "
+                    f"{snake_name(rule.name)}_filter macro (after the search's final table command)",
                     Span(0, len(exclusion.filter), 0, 0),
                     "compile the query or savedsearch format, which apply exclusions inline, or --exclusions none")
                 raise RulecastError(rule.diagnostic(error, text_path=filter_path(exclusion), text=exclusion.filter))
@@ -172,7 +172,7 @@ class SplunkTarget:
         if fmt == "contentctl":
             # The exclusions go in the filter macro that ends the search (`--format macros` prints it).
             search = self.search(analysis, settings, options, node=split_exclusions(analysis.node)[0])
-            self.filter_definition(analysis, settings)  # an exclusion the macro cannot hold fails here too
+            self.filter_definition(analysis, settings)  # raises when the macro cannot contain an exclusion
         else:
             search = self.search(analysis, settings, options)
         if fmt == "query":

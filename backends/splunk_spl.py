@@ -287,9 +287,9 @@ class SplGenerator:
         return pipeline
 
     def filter_macro(self, filters: list[ir.Filter]) -> str:
-        """The definition of the `<rule>_filter` macro: the labelled exclusion `filters`, in order.
+        """Return the definition of the `<rule>_filter` macro: the labelled exclusion `filters`, in order.
 
-        The macro follows the search's final `table`, so it sees only the
+        The macro follows the search's final `table`, so it reads only the
         output columns, as the exclusions do. Each filter reads as the query
         format writes it: its comment, then its `where`, with any helper fields
         evaluated before and removed after. The first command has no pipe, as

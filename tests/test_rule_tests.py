@@ -206,7 +206,8 @@ def test_exclusions_apply_unless_turned_off(capsys, tmp_path):
     rule.write_text(RULE_HEAD + EXCLUSION, encoding="utf-8")
     status, out, err = run_cli(capsys, "test", rule)
     assert status == 0, out
-    assert "  PASS  the mail service is excluded" in out and err == ""
+    assert "  PASS  the mail service is excluded" in out
+    assert err == ""
     status, out, _ = run_cli(capsys, "test", rule, "--exclusions", "mail service")
     assert status == 0, out
     status, out, _ = run_cli(capsys, "test", rule, "--exclusions", "none")
@@ -236,6 +237,8 @@ def test_exclusion_names_may_come_from_any_rule_tested(capsys, tmp_path):
     (tmp_path / "with.yaml").write_text(RULE_HEAD + EXCLUSION, encoding="utf-8")
     (tmp_path / "without.yaml").write_text(RULE_HEAD.replace("0b6f1d7a", "0b6f1d7b"), encoding="utf-8")
     status, out, _ = run_cli(capsys, "test", tmp_path, "--exclusions", "mail service")
-    assert status == 0 and out.splitlines()[-1] == "1 passed, 0 failed"
+    assert status == 0
+    assert out.splitlines()[-1] == "1 passed, 0 failed"
     status, _, err = run_cli(capsys, "test", tmp_path / "without.yaml", "--exclusions", "mail service")
-    assert status == 2 and "no exclusion named 'mail service'; exclusions: the rules have no exclusions" in err
+    assert status == 2
+    assert "no exclusion named 'mail service'; exclusions: the rules have no exclusions" in err

@@ -205,7 +205,7 @@ def compile_cli(capsys, path, fmt: str, *extra: str) -> str:
 
 
 def conf_stanzas(text: str) -> dict[str, dict[str, str]]:
-    """The stanzas of a .conf file; a value ending in ` \\` goes on on the next line."""
+    """Parse the stanzas of a .conf file. A value ending in ` \\` continues on the next line."""
     stanzas: dict[str, dict[str, str]] = {}
     current: dict[str, str] = {}
     lines = iter(text.splitlines())
@@ -223,7 +223,7 @@ def conf_stanzas(text: str) -> dict[str, dict[str, str]]:
 
 
 def expand_filter_macro(search: str, macros_conf: str, name: str) -> str:
-    """The contentctl search with its final macro call replaced by the definition `--format macros` prints."""
+    """Replace the final macro call of a contentctl search with the definition that `--format macros` prints."""
     call = f"| `{name}`"
     assert search.endswith("\n" + call)
     return search[: -len(call)] + "| " + conf_stanzas(macros_conf)[name]["definition"]
@@ -263,10 +263,11 @@ SEED_EVENTS = {
 }
 
 
-def test_contentctl_moves_the_exclusions_into_the_filter_macro(capsys, tmp_path):
+def test_contentctl_exclusions_in_filter_macro(capsys, tmp_path):
     rule = seed_with_account(tmp_path, "secops@contoso.com")
     search = contentctl_search(capsys, rule)
-    assert "exclusion" not in search and "Scheduled Quarantine Release" not in search
+    assert "exclusion" not in search
+    assert "Scheduled Quarantine Release" not in search
     assert search.splitlines()[-2].startswith("| table ReleaseTime, ")
     macros = compile_cli(capsys, rule, "macros")
     definition = conf_stanzas(macros)[SEED_FILTER]["definition"]
@@ -287,7 +288,7 @@ def test_contentctl_moves_the_exclusions_into_the_filter_macro(capsys, tmp_path)
     assert len(run_spl(unfiltered, SEED_EVENTS)) == 5
 
 
-def test_seed_filter_macro_with_the_placeholder_unset(capsys):
+def test_seed_filter_macro_placeholder_unset(capsys):
     search = contentctl_search(capsys, SEED)
     macros = compile_cli(capsys, SEED, "macros")
     expanded = expand_filter_macro(search, macros, SEED_FILTER)
@@ -296,7 +297,7 @@ def test_seed_filter_macro_with_the_placeholder_unset(capsys):
     assert rows == run_spl(compile_cli(capsys, SEED, "query"), SEED_EVENTS)
 
 
-def test_filter_macro_holds_every_exclusion_with_its_helper_fields(capsys, tmp_path):
+def test_filter_macro_helper_fields(capsys, tmp_path):
     rule = tmp_path / "probe.yaml"
     rule.write_text(PROBE_RULE, encoding="utf-8")
     macros = compile_cli(capsys, rule, "macros")
@@ -329,13 +330,13 @@ def test_filter_macro_holds_every_exclusion_with_its_helper_fields(capsys, tmp_p
     assert rows == run_spl(compile_cli(capsys, rule, "query"), events)
 
 
-def test_filter_macro_is_search_star_without_exclusions(capsys):
+def test_filter_macro_without_exclusions(capsys):
     macros = compile_cli(capsys, SEED, "macros", "--exclusions", "none")
     assert conf_stanzas(macros)[SEED_FILTER]["definition"] == "search *"
     assert "exclusion" not in compile_cli(capsys, SEED, "query", "--exclusions", "none")
 
 
-def test_savedsearch_keeps_the_exclusions_inline(capsys):
+def test_savedsearch_exclusions_inline(capsys):
     stanza = conf_stanzas(compile_cli(capsys, SEED, "savedsearch"))["High Confidence Phish Released"]
     lines = stanza["search"].splitlines()
     assert lines[-3:-1] == [f"```exclusion: {SEED_EXCLUSION}```",
@@ -343,7 +344,7 @@ def test_savedsearch_keeps_the_exclusions_inline(capsys):
     assert lines[-1].startswith("| table ")
 
 
-def test_filter_macro_refuses_an_exclusion_on_a_timespan_column(capsys, tmp_path):
+def test_filter_macro_rejects_timespan_exclusion(capsys, tmp_path):
     from translator.cli import main
 
     rule = tmp_path / "span.yaml"
@@ -352,9 +353,10 @@ def test_filter_macro_refuses_an_exclusion_on_a_timespan_column(capsys, tmp_path
     for fmt in ("contentctl", "macros"):
         status = main(["compile", str(rule), "-t", "splunk", "-f", fmt])
         captured = capsys.readouterr()
-        assert status == 1 and captured.out == ""
+        assert status == 1
+        assert captured.out == ""
         assert captured.err.splitlines()[0] == (
-            f"{rule}:14:14: error: splunk: exclusion 'bulk mail' reads the timespan column 'Wait', which the "
-            "filter_macro_probe_filter macro sees as text after the search's final table command")
+            f"{rule}:14:14: error: splunk: exclusion 'bulk mail' reads the timespan column 'Wait', which is text "
+            "in the filter_macro_probe_filter macro (after the search's final table command)")
         assert "Traceback" not in captured.err
     assert "```exclusion: bulk mail```" in compile_cli(capsys, rule, "query")

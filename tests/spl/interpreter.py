@@ -300,7 +300,7 @@ def _parse_json(text):
 
 
 _MISSING = object()
-# Commands modelled after `table`: those a `<rule>_filter` macro holds.
+# Commands modelled after `table`: the ones a `<rule>_filter` macro contains.
 _AFTER_TABLE = ("where", "eval", "fields_remove")
 
 
