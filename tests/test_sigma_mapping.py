@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import textwrap
 
@@ -184,8 +185,95 @@ def test_dns_query_field_without_key_is_refused():
         compile_rule("sel:\n  QueryStatus: '0'\ncondition: sel\n", "defender", DNS_QUERY)
 
 
-@pytest.mark.parametrize("category", ["pipe_created", "process_access", "create_remote_thread", "driver_load"])
-def test_device_events_sources_without_documented_fields_stay_unmapped(category):
+PIPE = "product: windows\n  category: pipe_created"
+# Sysmon pipe names, and patterns over them that a leading prefix could fool:
+# `e\f` and `Pipe\` occur in `\Device\NamedPipe\f...` but not in `\f...`.
+PIPE_NAMES = ["\\lsass", "\\LSASS", "\\foo", "\\e\\foo", "\\MSSE-1-server", "\\x\\Pipe\\y", "", "lsass"]
+PIPE_PATTERNS = [
+    ("PipeName", "\\lsass"),
+    ("PipeName|contains", "e\\f"),
+    ("PipeName|contains", "Pipe\\"),
+    ("PipeName|startswith", "\\MSSE-"),
+    ("PipeName|endswith", "-server"),
+    ("PipeName|endswith", "\\foo"),
+    ("PipeName", "\\MSSE*server"),
+    ("PipeName", "\\f?o"),
+    ("PipeName|cased", "\\lsass"),
+    ("PipeName", "*"),
+]
+
+
+def _sigma_matches(field: str, value: str, name: str) -> bool:
+    """Sigma's meaning of one pattern on a Sysmon pipe name, written out here
+    (the patterns above put no backslash before a wildcard, so no Sigma escapes)."""
+    modifiers = field.split("|")[1:]
+    body = re.escape(value).replace("\\*", ".*").replace("\\?", ".")
+    if "contains" in modifiers:
+        body = ".*" + body + ".*"
+    elif "startswith" in modifiers:
+        body = body + ".*"
+    elif "endswith" in modifiers:
+        body = ".*" + body
+    flags = re.S if "cased" in modifiers else re.S | re.I
+    if value == "*":
+        return name != ""
+    return re.fullmatch(body, name, flags) is not None
+
+
+@pytest.mark.parametrize("field,value", PIPE_PATTERNS)
+def test_pipe_patterns_match_after_prefix(field, value, kusto):
+    """Defender writes `\\Device\\NamedPipe` before Sysmon's pipe name, and a pattern
+    over the Sysmon name must match the same events in the KQL."""
+    rule = f"sel:\n  {field}: '{value}'\ncondition: sel\n"
+    document = load_text("title: t\nlogsource:\n  " + PIPE + "\ndetection:\n" + textwrap.indent(rule, "  "), "case.yml")[0]
+    node = node_for(document, "defender")
+    query = generate(node)
+    assert not kusto.analyze(query, schema_tables("defender", ["DeviceEvents"])).errors
+    events = [
+        {"ActionType": "NamedPipeEvent", "ReportId": i,
+         "AdditionalFields": json.dumps({"PipeName": "\\Device\\NamedPipe" + name if name.startswith("\\") else name})}
+        for i, name in enumerate(PIPE_NAMES)
+    ]
+    events.append({"ActionType": "OpenProcessApiCall", "ReportId": 99,
+                   "AdditionalFields": json.dumps({"PipeName": "\\Device\\NamedPipe\\lsass"})})
+    rows = run(connect({"DeviceEvents": node.columns}, {"DeviceEvents": events}), query, node.columns)
+    expected = [i for i, name in enumerate(PIPE_NAMES) if name.startswith("\\") and _sigma_matches(field, value, name)]
+    assert sorted(row["ReportId"] for row in rows) == expected
+
+
+def test_pipe_regex_is_refused():
+    with pytest.raises(Refusal, match="a regex cannot be translated"):
+        compile_rule("sel:\n  PipeName|re: '^.lsass$'\ncondition: sel\n", "defender", PIPE)
+
+
+@pytest.mark.parametrize("category,action", [
+    ("process_access", "OpenProcessApiCall"),
+    ("create_remote_thread", "CreateRemoteThreadApiCall"),
+])
+def test_remote_process_images_map(category, action, kusto):
+    rule = "sel:\n  SourceImage|endswith: '\\rundll32.exe'\n  TargetImage|endswith: '\\lsass.exe'\ncondition: sel\n"
+    query = compile_rule(rule, "defender", f"product: windows\n  category: {category}")
+    assert f'ActionType == "{action}"' in query
+    assert 'InitiatingProcessFolderPath endswith @"\\rundll32.exe"' in query
+    assert 'FolderPath endswith @"\\lsass.exe"' in query
+    assert not kusto.analyze(query, schema_tables("defender", ["DeviceEvents"])).errors
+
+
+def test_driver_load_path_and_hashes():
+    rule = "sel:\n  ImageLoaded|endswith: '\\x.sys'\n  Hashes|contains: 'SHA256=" + "AB" * 32 + "'\ncondition: sel\n"
+    query = compile_rule(rule, "defender", "product: windows\n  category: driver_load")
+    assert 'ActionType == "DriverLoad"' in query
+    assert 'FolderPath endswith @"\\x.sys"' in query
+    assert "SHA256" in query
+
+
+@pytest.mark.parametrize("category,field", [
+    ("process_access", "GrantedAccess"),
+    ("process_access", "CallTrace"),
+    ("create_remote_thread", "StartModule"),
+    ("driver_load", "Signed"),
+])
+def test_unmapped_device_fields_refused(category, field):
     logsource = f"product: windows\n  category: {category}"
-    with pytest.raises(Refusal, match=f"category: {category}}} has no defender mapping"):
-        compile_rule("sel:\n  Image|endswith: '\\x.exe'\ncondition: sel\n", "defender", logsource)
+    with pytest.raises(Refusal, match=f"field '{field}' of log source .*{category}.* has no defender mapping"):
+        compile_rule(f"sel:\n  {field}: 'x'\ncondition: sel\n", "defender", logsource)

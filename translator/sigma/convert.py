@@ -313,6 +313,12 @@ class Translator:
         return pattern_match(expr, parts, cased)
 
     def rewrite_parts(self, name: str, spec: FieldSpec, parts: list) -> list:
+        if spec.prepend:
+            # The column contains the prefix followed by the Sigma value. Matching
+            # prefix + pattern, anchored at the start, keeps a leading `*` from
+            # matching text inside the prefix.
+            parts = [spec.prepend + parts[0]] + parts[1:] if parts and isinstance(parts[0], str) \
+                else [spec.prepend] + parts
         if spec.prefixes:
             first = next((i for i, p in enumerate(parts) if isinstance(p, str)), None)
             if first is not None and all(p is SpecialChars.WILDCARD_MULTI for p in parts[:first]):
@@ -382,7 +388,7 @@ class Translator:
     # ------------------------------------------------------------ other value types
 
     def regex_match(self, name: str, expr: ir.Expr, spec: FieldSpec, value: SigmaRegularExpression) -> ir.Expr:
-        if spec.values is not None or spec.prefixes or spec.dword:
+        if spec.values is not None or spec.prefixes or spec.dword or spec.prepend:
             raise Refusal(f"field '{name}': a regex cannot be translated through the value rewriting of its "
                           f"{self.mapping.target} mapping", "value without a translation", field=name)
         pattern = str(value.regexp)

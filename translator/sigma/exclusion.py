@@ -109,7 +109,7 @@ class _Writer:
 
     def column(self, name: str) -> str:
         spec = self.mapping.field(self.entry, name)
-        plain = spec.column and not (spec.values or spec.prefixes or spec.dword or spec.hashes)
+        plain = spec.column and not (spec.values or spec.prefixes or spec.dword or spec.hashes or spec.prepend)
         if not plain:
             raise Refusal(f"field '{name}' maps to an expression or a value translation, not to one column",
                           "filter kept in the query", field=name)

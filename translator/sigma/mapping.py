@@ -56,6 +56,7 @@ class FieldSpec:
     dword: str | None = None  # value-type column for Sysmon's `DWORD (0x...)` spelling
     hashes: dict[str, str] | None = None  # Sysmon `Hashes` algorithm -> column
     json: tuple[str, ...] = ()  # "$Column", "Key": the text of a key of the JSON object in Column
+    prepend: str | None = None  # text the target writes before every value of the Sigma field
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def _field_spec(value: Any, path: Path, name: str) -> FieldSpec:
         return FieldSpec(column=value)
     if not isinstance(value, dict):
         raise MappingError(f"{path}: field '{name}' must map to a column name or a mapping")
-    known = {"column", "concat", "join", "separator", "values", "prefixes", "dword", "hashes", "json"}
+    known = {"column", "concat", "join", "separator", "values", "prefixes", "dword", "hashes", "json", "prepend"}
     unknown = set(value) - known
     if unknown:
         raise MappingError(f"{path}: field '{name}' has unknown keys: {', '.join(sorted(unknown))}")
@@ -191,6 +192,7 @@ def _field_spec(value: Any, path: Path, name: str) -> FieldSpec:
         dword=value.get("dword"),
         hashes=value.get("hashes"),
         json=_json_spec(value.get("json"), path, name),
+        prepend=value.get("prepend"),
     )
 
 
