@@ -16,6 +16,7 @@ shows it still happens, so the lists cannot go stale silently.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -66,8 +67,14 @@ def _dynamic_number_compared(compiled, events) -> bool:
     return False
 
 
-def _regex_on_dynamic(compiled, events) -> bool:
-    return any(f"{lhs} matches regex" in compiled.query for lhs in s.DYNAMIC_EXPRS)
+def _empty_text_test_on_dynamic(compiled, events) -> bool:
+    """Tell whether a string operator reads a dynamic with a right side that the empty text can match."""
+    for lhs in s.DYNAMIC_EXPRS:
+        for match in re.finditer(re.escape(lhs) + r" (!?[a-z_~=]+) (.*)", compiled.query):
+            operator, rest = match.groups()
+            if operator == "matches" or rest.startswith('""') or (operator.endswith("in") and '""' in rest):
+                return True
+    return False
 
 
 # duckdb-kql against kql-semantics.md; the Python target is right in each case.
@@ -105,10 +112,10 @@ DUCKDB_DEVIATIONS = (
         _dynamic_number_compared,
     ),
     eq.Deviation(
-        "matches regex on a null dynamic reads it as empty text",
-        "string operators on a null value are false (kql-semantics.md section 2), so null matches regex '^$' "
-        "is false; duckdb-kql matches it",
-        _regex_on_dynamic,
+        "string operators read a null dynamic as empty text",
+        "string operators on a null value are false and their negations true (kql-semantics.md section 2), so "
+        "null contains \"\" and null matches regex '^$' are false; duckdb-kql reads the null as \"\" and matches",
+        _empty_text_test_on_dynamic,
     ),
     eq.Deviation(
         "tostring of a dynamic integral real keeps .0",
@@ -187,6 +194,8 @@ NO_EVENTS = {"Process": [], "Account": []}
          events={"Process": [{"Id": 4, "Data": {"a": None, "n": False}}], "Account": []})
 @example(query='Process\n| where Cmd has "a.b"\n| project Id', events={
     "Process": [{"Id": 1, "Cmd": "xa.b"}, {"Id": 2, "Cmd": "x a.b."}], "Account": []})
+@example(query='Process\n| where Data.a contains ""\n| project Id, Name, Num, Timestamp',
+         events={"Process": [{"Id": 1}], "Account": []})
 def test_filters_agree(kusto, query, events):
     check(query, events, kusto)
 
@@ -277,11 +286,24 @@ def test_duckdb_toupper_of_sharp_s_still_differs():
     assert eq.run_kql(compiled, "defender", events) == [("ẞ",)]
 
 
-def test_duckdb_regex_on_null_dynamic_still_differs():
-    compiled = eq.compile_query('Process | where Data.a matches regex "^$" | project Id')
+@pytest.mark.parametrize("test, python_rows, kql_rows", [
+    ('matches regex "^$"', [], [(1,)]),
+    ('contains ""', [], [(1,)]),
+    ('!startswith ""', [(1,)], []),
+    ('in ("", "x")', [], [(1,)]),
+])
+def test_duckdb_null_dynamic_as_text_still_differs(test, python_rows, kql_rows):
+    compiled = eq.compile_query(f"Process | where Data.a {test} | project Id")
     events = {"Process": [{"Id": 1}], "Account": []}
-    assert eq.run_python(compiled, events) == []
-    assert eq.run_kql(compiled, "defender", events) == [(1,)]
+    assert eq.run_python(compiled, events) == python_rows
+    assert eq.run_kql(compiled, "defender", events) == kql_rows
+    assert any(d.name.startswith("string operators read a null dynamic") and d.applies(compiled, events)
+               for d in DUCKDB_DEVIATIONS)
+
+
+def test_null_dynamic_deviation_skips_nonempty_needles():
+    compiled = eq.compile_query('Process | where Data.a contains "x" | project Id')
+    assert not _empty_text_test_on_dynamic(compiled, {"Process": [{"Id": 1}], "Account": []})
 
 
 def test_duckdb_dynamic_bool_equals_number_still_differs():
