@@ -67,6 +67,17 @@ _JSON_ESCAPES = ((r"\\", r"\\\\"), ('"', r'\\"'), (r"\n", r"\\n"), (r"\r", r"\\r
 # after the items are joined with commas, one whole JSON element at a time.
 _LIST_ITEM = r'\d{10}:("(?:[^"\\]|\\.)*"|[^,]*)'
 _FIRST_GROUP = r"\1"
+# JSON syntax as PCRE, for reading the text that spath() returns for a dynamic value.
+_JSON_SPACE = r"[ \t\n\r]*"
+_JSON_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+_JSON_STRING = r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
+_JSON_SCALAR = rf"^{_JSON_SPACE}(?:{_JSON_STRING}|{_JSON_NUMBER}|true|false){_JSON_SPACE}\z"
+_JSON_NULL = rf"^{_JSON_SPACE}null{_JSON_SPACE}\z"
+_JSON_NUMBER_TEXT = rf"^{_JSON_NUMBER}\z"
+_INTEGER_TEXT = r"^[+-]?[0-9]+\z"
+_PARSE_JSON = ("todynamic", "parse_json", "parsejson", "toobject")
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class SplError(QueryError):
@@ -167,6 +178,9 @@ class SplGenerator:
         # Helper fields of the command being built: (name, expression) in evaluation order.
         self.helpers: list[tuple[str, str]] = []
         self.bound: dict[str, str] = {}
+        # Columns that may hold NaN in the input of the node being translated (see nan_columns).
+        self.nan_scope: frozenset[str] = frozenset()
+        self.nan_memo: dict[int, frozenset[str]] = {}
 
     def fresh(self, stem: str) -> str:
         self.counter += 1
@@ -174,6 +188,7 @@ class SplGenerator:
 
     def generate(self, node: ir.Node) -> str:
         self.needed = {}
+        self.nan_memo = {}
         self.require(node, {c.name for c in node.columns})
         pipeline = self.tabular(node)
         spans = [c for c in node.columns if c.type is Type.TIMESPAN]
@@ -209,6 +224,58 @@ class SplGenerator:
         pipeline.commands.extend(commands)
         if helpers and drop:
             pipeline.commands.append("fields - " + ", ".join(name for name, _ in helpers))
+
+    # -------------------------------------------------------------- NaN columns
+
+    def nan_columns(self, node: ir.Node) -> frozenset[str]:
+        """Return the real columns of `node`'s output that may be NaN, which the search stores as the text "NaN".
+
+        avg() of no values is NaN, and eval has no value for it. Copies,
+        renames, joins and arg_max()/arg_min() carry such a column on. Scalar
+        translation accepts it only where `nan_compare`, the null tests, sorts
+        and copies read it, and rejects every other use.
+        """
+        key = id(node)
+        if key not in self.nan_memo:
+            self.nan_memo[key] = self._nan_columns(node)
+        return self.nan_memo[key]
+
+    def _nan_columns(self, node: ir.Node) -> frozenset[str]:
+        if isinstance(node, ir.Source):
+            return frozenset()
+        if isinstance(node, ir.Aggregate):
+            inner = self.nan_columns(node.input)
+            names = set()
+            for agg in node.aggregations:
+                if agg.func == "avg" and agg.types[0] is Type.REAL:
+                    names.add(agg.names[0])
+                names.update(name for carried, name in zip(agg.carried, agg.names[1:]) if carried in inner)
+            return frozenset(names)
+        if isinstance(node, ir.Project):
+            inner = self.nan_columns(node.input)
+            return frozenset(i.name for i in node.items if isinstance(i.expr, ir.ColumnRef) and i.expr.name in inner)
+        if isinstance(node, ir.Join):
+            left, right = self.nan_columns(node.left), self.nan_columns(node.right)
+            if node.kind in ("leftsemi", "leftanti"):
+                return left
+            if node.kind in ("rightsemi", "rightanti"):
+                return right
+            finals = [c.name for c in node.columns[len(node.left.columns):]]
+            return left | {final for c, final in zip(node.right.columns, finals) if c.name in right}
+        return self.nan_columns(node.input)
+
+    def enter(self, node: ir.Node) -> None:
+        """Translate the expressions that follow against the columns of `node`, the input being read."""
+        self.nan_scope = self.nan_columns(node)
+
+    def may_be_nan(self, expr: ir.Expr) -> bool:
+        return isinstance(expr, ir.ColumnRef) and expr.name in self.nan_scope
+
+    def reject_nan_columns(self, node, names, what: str) -> None:
+        """Raise when one of the columns `names` read by `node` may hold NaN."""
+        for name in names:
+            if name in self.nan_scope:
+                raise not_yet(node, f"{what} the column '{name}', which avg() may leave NaN,")
 
     # -------------------------------------------------------------- needed columns
 
@@ -279,6 +346,7 @@ class SplGenerator:
 
     def tabular_Filter(self, node: ir.Filter) -> Pipeline:
         pipeline = self.tabular(node.input)
+        self.enter(node.input)
         if pipeline.source is not None:
             pipeline.base.extend(self.prefilter_terms(node.predicate, pipeline.source))
         if node.label:
@@ -298,6 +366,7 @@ class SplGenerator:
         """
         pipeline = Pipeline([])
         for node in filters:
+            self.enter(node.input)
             pipeline.commands.append(comment("exclusion: " + node.label))
             self.emit(pipeline, ["where " + self.true_of(node.predicate)])
         lines = pipeline.lines()[1:]
@@ -325,6 +394,7 @@ class SplGenerator:
 
     def tabular_Project(self, node: ir.Project) -> Pipeline:
         pipeline = self.tabular(node.input)
+        self.enter(node.input)
         pipeline.source = None
         inputs = [c.name for c in node.input.columns]
         outputs = [c.name for c in node.columns]
@@ -361,16 +431,20 @@ class SplGenerator:
         if changed:
             if conflict:
                 temps = [(self.fresh("t"), item) for item in changed]
-                self.emit(pipeline, ["eval " + ", ".join(f"{t}={self.value(i.expr)}" for t, i in temps)])
+                self.emit(pipeline, ["eval " + ", ".join(f"{t}={self.copy_value(i.expr)}" for t, i in temps)])
                 pipeline.commands.append("eval " + ", ".join(f"{eval_name(i.name)}={t}" for t, i in temps))
                 pipeline.commands.append("fields - " + ", ".join(t for t, _ in temps))
             else:
-                self.emit(pipeline, ["eval " + ", ".join(f"{eval_name(i.name)}={self.value(i.expr)}" for i in changed)])
+                self.emit(pipeline, ["eval " + ", ".join(f"{eval_name(i.name)}={self.copy_value(i.expr)}"
+                                                 for i in changed)])
         if [n for n in inputs if n in outputs] != inputs or len(outputs) != len(set(outputs)):
             pipeline.commands.append("fields " + ", ".join(command_name(n) for n in outputs))
         return pipeline
 
     def tabular_Join(self, node: ir.Join) -> Pipeline:
+        for part, names in ((node.left, [l for l, _ in node.keys]), (node.right, [r for _, r in node.keys])):
+            self.enter(part)
+            self.reject_nan_columns(node, names, "a join on")
         kind = node.kind
         swap = kind in ("rightouter", "rightsemi", "rightanti")
         if self.join_mode == "stats":
@@ -389,8 +463,8 @@ class SplGenerator:
         main = self.tabular(left_node)
         main.source = None
         sub = self.tabular(right_node)
-        main.commands.append("eval " + ", ".join(f"{k}={eval_name(l)}" for k, (l, _) in zip(keys, key_pairs)))
-        sub.commands.append("eval " + ", ".join(f"{k}={eval_name(r)}" for k, (_, r) in zip(keys, key_pairs)))
+        main.commands.append("eval " + ", ".join(self.key_assignments(node, keys, "right" if swap else "left")))
+        sub.commands.append("eval " + ", ".join(self.key_assignments(node, keys, "left" if swap else "right")))
         if swap:
             self.rename_all(main, renamed)
         if kind == "innerunique":
@@ -439,13 +513,13 @@ class SplGenerator:
         right = self.tabular(node.right)
         unmatched = self.tabular(node.right)
         left_keys = self.tabular(node.left)
-        main.commands.append("eval " + ", ".join(f"{k}={eval_name(l)}" for k, (l, _) in zip(keys, node.keys)))
+        main.commands.append("eval " + ", ".join(self.key_assignments(node, keys, "left")))
         for part in (right, unmatched):
-            part.commands.append("eval " + ", ".join(f"{k}={eval_name(r)}" for k, (_, r) in zip(keys, node.keys)))
+            part.commands.append("eval " + ", ".join(self.key_assignments(node, keys, "right")))
             self.rename_all(part, renamed)
             part.commands.append("fields " + ", ".join(keys + [command_name(n) for n in finals]))
         matched = self.fresh("matched")
-        left_keys.commands.append("eval " + ", ".join(f"{k}={eval_name(l)}" for k, (l, _) in zip(keys, node.keys)))
+        left_keys.commands.append("eval " + ", ".join(self.key_assignments(node, keys, "left")))
         left_keys.commands.append(f"stats count AS {matched} by {', '.join(keys)}")
         unmatched.commands.append(comment(JOIN_LIMIT_COMMENT))
         unmatched.commands.append(f"join type=left max=0 {key_list} [" + subsearch(left_keys))
@@ -462,6 +536,25 @@ class SplGenerator:
         main.commands.append("fields - " + ", ".join(keys))
         main.streaming = False
         return main
+
+    def key_assignments(self, node: ir.Join, keys: list[str], side: str) -> list[str]:
+        """Return `<key field>=<value>` for each join key of the `side` ("left" or "right") of `node`.
+
+        Splunk's join, stats, eventstats and dedup skip events that miss a key
+        field, but the rule language matches a null key with a null key. So a
+        key that can be null is written as "0" when null and as "1" followed by
+        its value otherwise: two keys get the same text exactly when both are
+        null or both hold the same value.
+        """
+        left_types = {c.name: c.type for c in node.left.columns}
+        right_types = {c.name: c.type for c in node.right.columns}
+        assignments = []
+        for key, (left, right) in zip(keys, node.keys):
+            value = eval_name(left if side == "left" else right)
+            if left_types[left] is not Type.STRING or right_types[right] is not Type.STRING:
+                value = f'if(isnull({value}), "0", "1" . {value})'
+            assignments.append(f"{key}={value}")
+        return assignments
 
     def rename_all(self, pipeline: Pipeline, renamed: dict[str, str]) -> None:
         """Give columns their post-join names; through temporaries, since the names may overlap."""
@@ -489,8 +582,8 @@ class SplGenerator:
         for part in (left, right):
             if not part.streaming:
                 raise not_yet(node, "a stats-based join whose inputs sort, limit, aggregate or join")
-        left.commands.append("eval " + ", ".join([f'{side}="left"'] + [f"{k}={eval_name(l)}" for k, (l, _) in zip(keys, node.keys)]))
-        right.commands.append("eval " + ", ".join([f'{side}="right"'] + [f"{k}={eval_name(r)}" for k, (_, r) in zip(keys, node.keys)]))
+        left.commands.append("eval " + ", ".join([f'{side}="left"'] + self.key_assignments(node, keys, "left")))
+        right.commands.append("eval " + ", ".join([f'{side}="right"'] + self.key_assignments(node, keys, "right")))
         renames = [(old, new) for old, new in right_names.items() if old != new]
         if renames:
             temps = [(self.fresh("r"), old, new) for old, new in renames]
@@ -521,6 +614,7 @@ class SplGenerator:
 
     def tabular_Sort(self, node: ir.Sort) -> Pipeline:
         pipeline = self.tabular(node.input)
+        self.enter(node.input)
         pipeline.source = None
         helpers: list[str] = []
         evals: list[str] = []
@@ -545,7 +639,11 @@ class SplGenerator:
                 # Splunk puts missing values last either way; a 0/1 key first places them as the rule says.
                 flag = self.fresh("null")
                 helpers.append(flag)
-                evals.append(f"{flag}=if(isnull({eval_name(name)}), 0, 1)")
+                if self.may_be_nan(expr):
+                    # The rule language puts NaN between null and the numbers, in either direction.
+                    evals.append(f'{flag}=if(isnull({eval_name(name)}), 0, if({eval_name(name)}=="NaN", 1, 2))')
+                else:
+                    evals.append(f"{flag}=if(isnull({eval_name(name)}), 0, 1)")
                 keys.append(("+" if key.nulls_first else "-") + f"num({flag})")
             mode = "num" if type_.is_numeric or type_ is Type.TIMESPAN else "str"
             keys.append(("-" if key.descending else "+") + f"{mode}({command_name(name)})")
@@ -570,6 +668,8 @@ class SplGenerator:
 
     def tabular_Distinct(self, node: ir.Distinct) -> Pipeline:
         pipeline = self.tabular(node.input)
+        self.enter(node.input)
+        self.reject_nan_columns(node, node.names, "distinct over")
         pipeline.source = None
         names = [command_name(n) for n in node.names]
         # dedup drops events that miss a field, where KQL keeps one row for null: a flag field
@@ -590,6 +690,7 @@ class SplGenerator:
 
     def tabular_Aggregate(self, node: ir.Aggregate) -> Pipeline:
         pipeline = self.tabular(node.input)
+        self.enter(node.input)
         pipeline.source = None
         evals: list[str] = []
         by: list[str] = []
@@ -651,18 +752,36 @@ class SplGenerator:
                 parts.append(f"{agg.func}({source}) AS {out}")
                 posts.append(f'{eval_name(name)}={eval_name(name)} . "Z"')
                 continue
-            if arg.type is Type.DATETIME or arg.type is Type.DYNAMIC or (
-                    arg.type is Type.TIMESPAN and agg.func == "avg"):
+            if arg.type is Type.STRING and agg.func in ("min", "max"):
+                # A letter in front keeps stats from reading numeric-looking text ("05") as a number.
+                source = self.fresh("agg")
+                evals.append(f'{source}="s" . {self.value(arg)}')
+                parts.append(f"{agg.func}({source}) AS {out}")
+                posts.append(f"{eval_name(name)}=substr({eval_name(name)}, 2)")
+                continue
+            if arg.type is Type.DATETIME or arg.type is Type.DYNAMIC:
                 raise not_yet(agg, f"{agg.func}() of a {arg.type} value")
             if isinstance(arg, ir.ColumnRef):
+                self.reject_nan_columns(agg, [arg.name], f"{agg.func}() of")
                 source = command_name(arg.name)
             else:
                 source = self.fresh("agg")
                 evals.append(f"{source}={self.value(arg)}")
+            if arg.type is Type.TIMESPAN and agg.func == "avg":
+                # The rule language floors the mean of the tick counts. avg of no values is null.
+                # NOTE: exact while the sum of the tick counts is under 2**53 (about 28.5 years).
+                total, count = self.fresh("sum"), self.fresh("count")
+                parts.extend([f"sum({source}) AS {total}", f"count({source}) AS {count}"])
+                posts.append(f"{eval_name(name)}=if({count} > 0, floor({total} / {count}), null())")
+                temps.extend([total, count])
+                continue
             func = {"dcount": "dc", "min": "min", "max": "max", "sum": "sum", "avg": "avg"}[agg.func]
             parts.append(f"{func}({source}) AS {out}")
             if agg.func in ("dcount", "sum"):
                 fills.append(name)
+            elif agg.func == "avg":
+                # KQL's avg of no values is NaN. stats gives no value and eval has no NaN, so the text "NaN".
+                posts.append(f'{eval_name(name)}=coalesce({eval_name(name)}, "NaN")')
         if sequence is not None:
             # The position of each row in the current order, so that make_list keeps that order.
             pipeline.commands.append(f"streamstats count AS {sequence}")
@@ -865,8 +984,8 @@ class SplGenerator:
         seconds, fraction = self.datetime_parts(value)
         parts = time.bin_datetime(self.bind(seconds, "dts"), fraction, size.value, self.bind)
         if parts is None:
-            raise not_yet(node, f"bin() of a datetime by {format_timespan_literal(size.value)} "
-                                "(only sizes that are whole seconds or divide one second)")
+            raise not_yet(node, f"bin() of a datetime by {format_timespan_literal(size.value)} (a size that is "
+                                "not whole seconds needs remainders past 2**53, which eval's doubles do not hold)")
         return parts
 
     def datetime_text(self, expr: ir.Expr) -> str:
@@ -892,6 +1011,14 @@ class SplGenerator:
         if left.type is Type.TIMESPAN and right.type is Type.TIMESPAN:
             return f"({self.operand(left)} {op} {self.operand(right)})"
         span, factor = (left, right) if left.type is Type.TIMESPAN else (right, left)
+        if factor.type in (Type.REAL, Type.DECIMAL):
+            # The rule language truncates the real product or quotient toward zero. Dividing by 0 gives null.
+            if op == "*":
+                scaled = self.bind(f"({self.operand(span)} * {self.operand(factor)})", "scaled")
+            else:
+                divisor = self.bind(self.operand(factor), "div")
+                scaled = self.bind(f"if({divisor}==0, null(), {self.operand(span)} / {divisor})", "scaled")
+            return f"if({scaled} < 0, 0 - floor(0 - {scaled}), floor({scaled}))"
         if factor.type not in (Type.INT, Type.LONG):
             raise not_yet(expr, f"a timespan '{op}' a {factor.type} value (only whole numbers)")
         if op == "*":
@@ -923,7 +1050,14 @@ class SplGenerator:
         raise not_yet(node, f"{type_} literals")
 
     def value_ColumnRef(self, node: ir.ColumnRef) -> str:
+        self.reject_nan_columns(node, [node.name], "this use of")
         return eval_name(node.name)
+
+    def copy_value(self, expr: ir.Expr) -> str:
+        """Return the value of `expr` to store in a column: a column is copied as it is, even one that is "NaN"."""
+        if isinstance(expr, ir.ColumnRef):
+            return eval_name(expr.name)
+        return self.value(expr)
 
     def value_Path(self, node: ir.Path) -> str:
         steps = []
@@ -942,8 +1076,20 @@ class SplGenerator:
                     raise cannot(node, f"the key {step!r} in a dynamic path",
                                  "spath paths separate keys with '.' and index with '{}', with no way to escape them")
                 steps.append(step)
-        base = node.base
-        return f"spath({self.value(base)}, {spl_string('.'.join(steps))})"
+        return f"spath({self.path_source(node.base)}, {spl_string('.'.join(steps))})"
+
+    def path_source(self, base: ir.Expr) -> str:
+        """Return the JSON text that a path into `base` reads with spath().
+
+        A path into todynamic() of a string reads the string itself. A path into
+        a JSON scalar is null, and spath() finds no key or element in a scalar's
+        JSON text either. The decoded text of a JSON string could read as an
+        object instead.
+        """
+        if (isinstance(base, ir.Call) and base.name in _PARSE_JSON and base.args[0].type is Type.STRING):
+            text = self.bind(self.value(base.args[0]), "text")
+            return f'if({text}=="", null(), {text})'
+        return self.value(base)
 
     def value_Call(self, node: ir.Call) -> str:
         name = node.name
@@ -959,13 +1105,11 @@ class SplGenerator:
             if arg.type is Type.DATETIME:
                 return self.string_value(arg)
             raise not_yet(node, f"tostring() of a {arg.type} value")
-        if name in ("todynamic", "parse_json", "parsejson", "toobject"):
+        if name in _PARSE_JSON:
             arg = args[0]
             if arg.type is Type.DYNAMIC:
                 return self.value(arg)
-            # parse_json("") is null; other text is kept and read by spath().
-            text = self.value(arg)
-            return f'if({text}=="", null(), {text})'
+            return self.parse_json(self.value(arg))
         if name in ("tolower", "toupper"):
             func = "lower" if name == "tolower" else "upper"
             return f"{func}({self.string_value(args[0])})"
@@ -975,10 +1119,13 @@ class SplGenerator:
             arg = args[0]
             if arg.type in (Type.INT, Type.LONG):
                 return self.value(arg)
-            if arg.type in (Type.STRING, Type.DYNAMIC):
-                text = self.value(arg)
+            if arg.type is Type.STRING:
                 # KQL converts only integer syntax from text; anything else is null.
-                return f'if(match({text}, "^[+-]?[0-9]+\\\\z"), tonumber({text}), null())'
+                text = self.bind(self.value(arg), "text")
+                integer = f"tonumber({text})" if name == "tolong" else wrap_int32(f"tonumber({text})")
+                return f'if(match({text}, {spl_string(_INTEGER_TEXT)}), {integer}, null())'
+            if arg.type is Type.DYNAMIC:
+                return self.dynamic_to_integer(name, arg)
             raise not_yet(node, f"{name}() of a {arg.type} value")
         if name == "strcat":
             return "(" + " . ".join(self.string_value(a) for a in args) + ")"
@@ -999,6 +1146,42 @@ class SplGenerator:
             raise cannot(node, "ipv6_is_in_range()", "eval's cidrmatch() is not documented to read every IPv6 "
                          "spelling, and it returns false where KQL returns null for text that is not an address")
         raise not_yet(node, f"the function {name}()")
+
+    def parse_json(self, text: str) -> str:
+        """Translate todynamic() of the string `text`: null for "" and JSON null, a JSON scalar as its value's text.
+
+        spath() decodes a JSON string (or number, or boolean) from a one-element
+        array, and the anchored match makes sure that the array contains exactly
+        that scalar.
+        Other text stays as it is: spath() reads an object or array from it when
+        a path follows, and KQL keeps invalid JSON as a string.
+        """
+        text = self.bind(text, "text")
+        scalar = f'spath("[" . {text} . "]", "{{1}}")'
+        return (f"if({text}==\"\" OR match({text}, {spl_string(_JSON_NULL)}), null(), "
+                f"if(match({text}, {spl_string(_JSON_SCALAR)}), {scalar}, {text}))")
+
+    def dynamic_to_integer(self, name: str, arg: ir.Expr) -> str:
+        """Translate toint()/tolong() of a dynamic value, from the text spath() returns for it.
+
+        Integer text converts as it reads, `true` and `false` give 1 and 0, and
+        other JSON number text is truncated toward zero. toint() wraps integers
+        to 32 bits and saturates reals, as the rule language does.
+        """
+        # NOTE: spath() returns the same text for the JSON string "true" and the boolean true, and for
+        # "2.5" and 2.5, so such strings convert as the JSON value they spell, where KQL gives null.
+        # Integers past 2**53 lose digits in eval's doubles.
+        text = self.bind(self.value(arg), "text")
+        integer = f"tonumber({text})"
+        number = self.bind(f"if(match({text}, {spl_string(_JSON_NUMBER_TEXT)}), tonumber({text}), null())", "num")
+        truncated = self.bind(f"if({number} < 0, 0 - floor(0 - {number}), floor({number}))", "trunc")
+        low, high = (_INT32_MIN, _INT32_MAX) if name == "toint" else (_INT64_MIN, _INT64_MAX)
+        # A real out of range saturates.
+        truncated = f"if({truncated} > {high}, {high}, if({truncated} < (0 - {-low}), (0 - {-low}), {truncated}))"
+        if name == "toint":
+            integer = wrap_int32(integer)
+        return (f"if(match({text}, {spl_string(_INTEGER_TEXT)}), {integer}, "
+                f'if({text}=="true", 1, if({text}=="false", 0, {truncated})))')
 
     def bin_number(self, node: ir.Call) -> str:
         """bin() of a number: round down to a multiple of the size; a null or non-positive size gives null."""
@@ -1067,7 +1250,7 @@ class SplGenerator:
         if isinstance(expr, ir.Call) and expr.name in ("isnull", "isnotnull", "isempty", "isnotempty"):
             arg = expr.args[0]
             positive = (expr.name in ("isnull", "isempty")) == want
-            value = self.value(arg)
+            value = self.copy_value(arg)
             nullable = self.nullable(arg)
             if expr.name in ("isnull", "isnotnull"):
                 if not nullable:
@@ -1096,6 +1279,8 @@ class SplGenerator:
         for side in (left, right):
             if side.type is Type.GUID:
                 raise not_yet(node, f"comparisons of {side.type} values")
+        if self.may_be_nan(left) or self.may_be_nan(right):
+            return self.nan_compare(node, want)
         op = node.op
         if Type.DATETIME in (left.type, right.type):
             if left.type is not right.type:
@@ -1106,7 +1291,7 @@ class SplGenerator:
             lv, rv = time.difference_ticks(left_parts, right_parts), "0"
             left_probe, right_probe = left_parts[0], right_parts[0]
         else:
-            lv, rv = self.operand(left), self.operand(right)
+            lv, rv = self.compare_operand(left, right), self.compare_operand(right, left)
             left_probe, right_probe = lv, rv
         ln, rn = self.nullable(left), self.nullable(right)
         guards = [f"isnotnull({v})" for v, n in ((left_probe, ln), (right_probe, rn)) if n]
@@ -1128,6 +1313,54 @@ class SplGenerator:
         opposite = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}[op]
         test = f"{lv}{op if want else opposite}{rv}"
         return "(" + " AND ".join(guards + [test]) + ")" if guards else test
+
+    def nan_compare(self, node: ir.Compare, want: bool) -> str:
+        """Translate a comparison with a column that may be "NaN" (see nan_columns), with KQL's NaN and null rules.
+
+        A null operand decides as in truth_Compare. Otherwise NaN equals
+        nothing, differs from everything and is neither less nor greater than
+        anything, and other values compare as numbers.
+        """
+        sides = []
+        for expr, other in ((node.left, node.right), (node.right, node.left)):
+            if self.may_be_nan(expr):
+                name = eval_name(expr.name)
+                number = self.bind(f'if({name}=="NaN", null(), tonumber({name}))', "num")
+                sides.append((number, f"isnotnull({name})", f'(isnotnull({name}) AND {name}=="NaN")'))
+            else:
+                number = self.compare_operand(expr, other)
+                sides.append((number, f"isnotnull({number})" if self.nullable(expr) else None, None))
+        (lv, left_present, left_nan), (rv, right_present, right_nan) = sides
+        present = [p for p in (left_present, right_present) if p]
+        nan = "(" + " OR ".join(n for n in (left_nan, right_nan) if n) + ")"
+        op = node.op
+        if op in ("==", "!="):
+            if (op == "==") == want:
+                return "(" + " AND ".join(present + [f"NOT {nan}", f"{lv}=={rv}"]) + ")"
+            different = " AND ".join(present + [f"({nan} OR {lv}!={rv})"])
+            if len(present) < 2:
+                # One side is never null: a null on the other differs from it.
+                return f"(NOT {present[0]} OR ({different}))"
+            one_null = f"(({left_present} AND NOT {right_present}) OR (NOT {left_present} AND {right_present}))"
+            return f"({one_null} OR ({different}))"
+        opposite = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}[op]
+        if want:
+            return "(" + " AND ".join(present + [f"NOT {nan}", f"{lv}{op}{rv}"]) + ")"
+        return "(" + " AND ".join(present + [f"({nan} OR {lv}{opposite}{rv})"]) + ")"
+
+    def compare_operand(self, expr: ir.Expr, other: ir.Expr) -> str:
+        """Return `expr` as an operand of a comparison with `other`.
+
+        A dynamic value compares with a number only when it contains a number, so
+        its text is read as a number only when it is JSON number syntax, and is
+        null otherwise (a missing key, text, a boolean, an object or an array).
+        """
+        if expr.type is not Type.DYNAMIC or not other.type.is_numeric:
+            return self.operand(expr)
+        # NOTE: spath() returns the same text for the JSON string "5" and the number 5, so such a
+        # string compares as the number it spells, where KQL's comparison is null.
+        text = self.bind(self.value(expr), "dyn")
+        return self.bind(f"if(match({text}, {spl_string(_JSON_NUMBER_TEXT)}), tonumber({text}), null())", "num")
 
     def truth_StringMatch(self, node: ir.StringMatch, want: bool) -> str:
         match = self.string_match(node)
@@ -1258,6 +1491,11 @@ class SplGenerator:
         inside = want != node.negated
         test = f"{v}>={lo} AND {v}<={hi}" if inside else f"({v}<{lo} OR {v}>{hi})"
         return "(" + " AND ".join(guards + [test]) + ")"
+
+
+def wrap_int32(number: str) -> str:
+    """Return an eval expression for the integer `number` wrapped to 32 bits (exact below 2**53)."""
+    return f"({number} - floor(({number} + {-_INT32_MIN}) / {2**32}) * {2**32})"
 
 
 def subsearch(pipeline: Pipeline) -> str:

@@ -16,6 +16,8 @@ time zone of the user running the search.
 
 from __future__ import annotations
 
+import math
+
 from translator.values import TICKS_PER_SECOND, UNIX_EPOCH_TICKS
 
 # Seconds from 0001-01-01T00:00:00Z to 1970-01-01T00:00:00Z. bin() counts
@@ -119,8 +121,8 @@ def add_ticks(seconds: str, fraction: str, ticks: str, bind) -> tuple[str, str]:
 def bin_datetime(seconds: str, fraction: str, size: int, bind) -> tuple[str, str] | None:
     """Round a datetime pair down to a multiple of `size` ticks counted from 0001-01-01.
 
-    Returns None for a size that is neither a whole number of seconds nor a
-    divisor of one second, which this module does not round exactly.
+    Returns None when the remainder of a size that is not whole seconds needs
+    numbers past 2**53, which eval's doubles do not hold exactly.
     """
     if size % TICKS_PER_SECOND == 0:
         step = size // TICKS_PER_SECOND
@@ -128,7 +130,19 @@ def bin_datetime(seconds: str, fraction: str, size: int, bind) -> tuple[str, str
         return f"(floor(({since_0001}) / {step}) * {step} - {SECONDS_0001_TO_1970})", "0"
     if TICKS_PER_SECOND % size == 0:
         return seconds, f"(floor({fraction} / {size}) * {size})"
-    return None
+    # The datetime is A * 10**7 + f ticks, with A whole seconds since 0001. With common = gcd(size, 10**7),
+    # period = size / common and step = 10**7 / common, A * 10**7 mod size is
+    # common * ((A mod period) * step mod period). Adding f and taking the remainder by size gives the
+    # ticks to subtract.
+    common = math.gcd(size, TICKS_PER_SECOND)
+    period, step = size // common, TICKS_PER_SECOND // common
+    if (period - 1) * step >= 2**53 or size + TICKS_PER_SECOND >= 2**53:
+        return None
+    since_0001 = bind(f"{seconds} + {SECONDS_0001_TO_1970}", "dts0")
+    phase = bind(f"({since_0001} - floor({since_0001} / {period}) * {period}) * {step}", "phase")
+    rest = bind(f"{common} * ({phase} - floor({phase} / {period}) * {period}) + {fraction}", "rest")
+    remainder = bind(f"{rest} - floor({rest} / {size}) * {size}", "rem")
+    return add_ticks(seconds, fraction, f"(0 - {remainder})", bind)
 
 
 def difference_ticks(left: tuple[str, str], right: tuple[str, str]) -> str:
