@@ -14,7 +14,7 @@ from backends.python import generate_for_node, load_module
 from translator.parser import parse_query
 from translator.resolver import resolve
 from translator.schema import load_catalog
-from translator.values import parse_datetime
+from translator.values import format_datetime, format_datetime_short, parse_datetime
 
 
 def compile_query(text: str):
@@ -461,3 +461,14 @@ def test_module_needs_only_standard_library():
     source = generate_for_node(resolve(parse_query("CloudAppEvents | take 1"), load_catalog("defender")).node)
     imports = {line.split()[1] for line in source.splitlines() if line.startswith(("import ", "from "))}
     assert imports == {"datetime", "ipaddress", "json", "math", "re", "time"}
+
+
+@pytest.mark.parametrize("text, full, short", [
+    ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00.0000000Z", "0001-01-01T00:00:00Z"),
+    ("0999-12-31T23:59:59.5Z", "0999-12-31T23:59:59.5000000Z", "0999-12-31T23:59:59.5Z"),
+    ("2024-05-14T09:31:27.4412093Z", "2024-05-14T09:31:27.4412093Z", "2024-05-14T09:31:27.4412093Z"),
+])
+def test_datetime_text_has_four_digit_years(text, full, short):
+    ticks = parse_datetime(text)
+    assert format_datetime(ticks) == full
+    assert format_datetime_short(ticks) == short

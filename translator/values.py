@@ -70,15 +70,23 @@ def parse_datetime(text: str) -> int:
 def format_datetime(ticks: int) -> str:
     """Format ticks as ISO 8601 UTC with seven fractional digits, as KQL prints datetimes."""
     seconds, fraction = divmod(ticks, TICKS_PER_SECOND)
+    return _format_seconds(seconds) + f".{fraction:07d}Z"
+
+
+def _format_seconds(seconds: int) -> str:
+    """Format whole seconds since 0001-01-01 as `YYYY-MM-DDTHH:MM:SS`.
+
+    The year is written with four digits by hand: strftime("%Y") does not pad
+    years below 1000 on every C library (glibc writes year 1 as `1`).
+    """
     moment = _EPOCH_0001 + timedelta(seconds=seconds)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{fraction:07d}Z"
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
 
 
 def format_datetime_short(ticks: int) -> str:
     """Format ticks as the shortest exact ISO 8601 UTC text (no fraction when whole seconds)."""
     seconds, fraction = divmod(ticks, TICKS_PER_SECOND)
-    moment = _EPOCH_0001 + timedelta(seconds=seconds)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    text = _format_seconds(seconds)
     if fraction:
         text += "." + f"{fraction:07d}".rstrip("0")
     return text + "Z"
