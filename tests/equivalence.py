@@ -200,6 +200,9 @@ SPLUNK_REFUSALS = (
     Refusal(r"the splunk target does not translate (toint|tolong)\(\) of a \w+ value yet",
             "`toint()`/`tolong()` of reals, datetimes or bools", "not written yet",
             lambda n: _has_node(n, lambda x: isinstance(x, ir.Call) and x.name in ("toint", "tolong"))),
+    Refusal(r"the splunk target does not translate .+ the column '[^']+', which avg\(\) may leave NaN, yet",
+            "other uses of a column that `avg()` may leave NaN", "eval has no NaN value, so the SPL writes the text NaN",
+            lambda n: _has_node(n, lambda x: isinstance(x, ir.Aggregation) and x.func == "avg")),
     Refusal(r"the splunk target cannot express the key '.*' in a dynamic path: spath paths separate keys with '\.' "
             r"and index with '\{\}', with no way to escape them",
             "dynamic keys containing `.`, `{`, `}`, `[`, `]`, quotes or spaces", "`spath` paths cannot escape them",

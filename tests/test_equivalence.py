@@ -375,6 +375,7 @@ def test_splunk_dynamic_string_of_a_number_still_differs():
     ("Process | project X = Data.arr[-1]", "negative array indexes"),
     ('Process | project X = Data["a.b"]', "dynamic keys containing `.`, `{`, `}`, `[`, `]`, quotes or spaces"),
     ("Process | project X = Num / 2", "integer `/` and `%`"),
+    ("Process | summarize A = avg(Num) | extend B = A + 1", "other uses of a column that `avg()` may leave NaN"),
 ])
 def test_splunk_refuses_with_the_documented_error(query, construct):
     compiled = eq.compile_query(query)
