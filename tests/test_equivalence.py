@@ -60,12 +60,32 @@ def _dynamic_number_compared(compiled, events) -> bool:
     return False
 
 
+def _holds_json_null(value) -> bool:
+    if isinstance(value, dict):
+        return any(v is None or _holds_json_null(v) for v in value.values())
+    if isinstance(value, list):
+        return any(v is None or _holds_json_null(v) for v in value)
+    return False
+
+
+def _json_null_tested(compiled, events) -> bool:
+    """Tell whether a null test reads dynamic data in which some event writes a JSON null."""
+    if not any(name in compiled.query for name in ("isnull(", "isnotnull(")):
+        return False
+    for event in events.get("Process", ()):
+        json_text = event.get("Json")
+        if _holds_json_null(event.get("Data")) or (isinstance(json_text, str) and "null" in json_text):
+            return True
+    return False
+
+
 def _empty_text_test_on_dynamic(compiled, events) -> bool:
     """Tell whether a string operator reads a dynamic with a right side that the empty text can match."""
     for lhs in s.DYNAMIC_EXPRS:
         for match in re.finditer(re.escape(lhs) + r" (!?[a-z_~=]+) (.*)", compiled.query):
             operator, rest = match.groups()
-            if operator == "matches" or rest.startswith('""') or (operator.rstrip("~").endswith("in") and '""' in rest):
+            listed = operator.lstrip("!").rstrip("~") in ("in", "has_any", "has_all")
+            if operator == "matches" or rest.startswith(('""', '@""')) or (listed and '""' in rest):
                 return True
     return False
 
@@ -91,11 +111,10 @@ DUCKDB_DEVIATIONS = (
         _case_mapped_non_ascii,
     ),
     eq.Deviation(
-        "parse_json of the JSON text null is not null",
-        "parse_json('null') is a null dynamic (kql-semantics.md section 3: valid JSON is parsed); duckdb-kql "
-        "keeps a JSON null value, which isnull() does not see",
-        lambda compiled, events: ("todynamic(Json)" in compiled.query or "parse_json(Json)" in compiled.query)
-        and any(e.get("Json") == "null" for e in events.get("Process", ())),
+        "a JSON null value is not null",
+        "parse_json('null') and the value of a key written as null are null dynamics (kql-semantics.md section "
+        "3: valid JSON is parsed); duckdb-kql keeps a JSON null value, which isnull() and isnotnull() misread",
+        _json_null_tested,
     ),
     eq.Deviation(
         "a dynamic compared with a number",
@@ -313,6 +332,14 @@ def test_duckdb_parse_json_of_invalid_json_still_differs():
     assert DUCKDB_DEVIATIONS[0].applies(compiled, events)
 
 
+def test_duckdb_json_null_key_still_differs():
+    compiled = eq.compile_query("Process | where isnotnull(Data.a) | project Id")
+    events = {"Process": [{"Id": 7, "Data": {"a": None}}, {"Id": 9, "Data": {"a": 1}}], "Account": []}
+    assert eq.run_python(compiled, events) == [(9,)]
+    assert eq.run_kql(compiled, "defender", events) == [(7,), (9,)]
+    assert any(d.name == "a JSON null value is not null" and d.applies(compiled, events) for d in DUCKDB_DEVIATIONS)
+
+
 def test_duckdb_tostring_of_datetime_still_differs():
     compiled = eq.compile_query("Process | project S = tostring(Timestamp)")
     events = {"Process": [{"Id": 1, "Timestamp": "2024-05-14T11:31:27.5+02:00"}], "Account": []}
@@ -333,6 +360,7 @@ def test_duckdb_toupper_of_sharp_s_still_differs():
     ('!startswith ""', [(1,)], []),
     ('in ("", "x")', [], [(1,)]),
     ('in~ ("")', [], [(1,)]),
+    ('has_any (@"")', [], [(1,)]),
 ])
 def test_duckdb_null_dynamic_as_text_still_differs(test, python_rows, kql_rows):
     compiled = eq.compile_query(f"Process | where Data.a {test} | project Id")
