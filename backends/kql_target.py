@@ -103,7 +103,10 @@ DEFAULT_ENTITY_COLUMNS: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]
     ("Account", (("FullName", ("AccountUpn", "InitiatingProcessAccountUpn")),
                  ("AadUserId", ("AccountObjectId", "InitiatingProcessAccountObjectId")),
                  ("Sid", ("AccountSid", "InitiatingProcessAccountSid")))),
-    ("Host", (("HostName", ("DeviceName",)), ("AzureID", ("DeviceId",)))),
+    # Defender XDR's DeviceName is the device's fully qualified name. Its
+    # DeviceId is Defender's own device id, which no Host identifier holds
+    # (AzureID is an Azure resource id), so it is left unmapped.
+    ("Host", (("FullName", ("DeviceName",)),)),
     ("Mailbox", (("MailboxPrimaryAddress", ("RecipientEmailAddress",)), ("ExternalDirectoryObjectId", ("RecipientObjectId",)))),
     ("MailMessage", (("NetworkMessageId", ("NetworkMessageId",)), ("Recipient", ("RecipientEmailAddress",)),
                      ("Sender", ("SenderFromAddress",)))),

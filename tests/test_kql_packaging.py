@@ -80,6 +80,14 @@ def test_yaml_text_survives_awkward_strings():
 # ---------------------------------------------------------------- analytics rules
 
 
+def test_default_host_entity_is_device_full_name(capsys, tmp_path):
+    query = "DeviceProcessEvents\n| where FileName =~ \"whoami.exe\"\n| project Timestamp, DeviceId, DeviceName, ReportId"
+    path = write_rule(tmp_path, query, TAGS)
+    document = yaml.safe_load(compile_format(capsys, path, "sentinel", "analytic"))
+    hosts = [e for e in document["entityMappings"] if e["entityType"] == "Host"]
+    assert hosts == [{"entityType": "Host", "fieldMappings": [{"identifier": "FullName", "columnName": "DeviceName"}]}]
+
+
 def test_analytic_defaults(capsys, tmp_path, kusto):
     path = write_rule(tmp_path, QUERY, TAGS)
     document = yaml.safe_load(compile_format(capsys, path, "sentinel", "analytic"))
