@@ -33,6 +33,7 @@ class Artifact:
     text: str
     extension: str
     format: str
+    stem: str | None = None  # the file name without extension, when not the rule file's own
 
 
 @dataclass

@@ -8,6 +8,7 @@ is what brings these tables into Splunk. The SPL itself comes from
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ def _options(analysis) -> dict:
     given = dict(rule.options.get("splunk", {}))
     options = dict(OPTION_DEFAULTS)
     for key, value in given.items():
+        if key == "date" and isinstance(value, datetime.date):
+            value = value.isoformat()  # YAML reads an unquoted 2026-12-04 as a date
         expected = OPTION_DEFAULTS[key]
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value) if isinstance(expected, list) \
             else isinstance(value, str)
@@ -77,6 +80,19 @@ def _options(analysis) -> dict:
                                            + (f" from {', '.join(allowed)}" if allowed else ""), location, hint))
         options[key] = value
     return options
+
+
+def _require_date(rule, options: dict) -> None:
+    """Raise unless the rule gives the `date` that a contentctl detection requires, as YYYY-MM-DD."""
+    date = options.get("date")
+    if date is None:
+        raise RulecastError(Diagnostic(
+            "error", "splunk: a contentctl detection requires a date, and the rule gives none",
+            rule.location(("name",)), "set options.splunk.date to the detection's date, such as \"2026-12-04\""))
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+        raise RulecastError(Diagnostic(
+            "error", f"splunk option 'date' must be a date written YYYY-MM-DD, not '{date}'",
+            rule.location(("options", "splunk", "date")), "write it as 2026-12-04"))
 
 
 def split_exclusions(node: ir.Node) -> tuple[ir.Node, list[ir.Filter]]:
@@ -187,6 +203,7 @@ class SplunkTarget:
             )
             return [Artifact(text, "savedsearches.conf", fmt)]
         if fmt == "contentctl":
+            _require_date(rule, options)
             filter_macro = snake_name(rule.name) + "_filter"
             full = search.rstrip("\n") + f"\n| `{filter_macro}`"
             enabled = [e for e in rule.exclusions if e.enabled]
@@ -200,7 +217,8 @@ class SplunkTarget:
                 rule=rule, search=full, options=options, description=description, how_to_implement=how,
                 known_false_positives=known, version=version,
             )
-            return [Artifact(text, "yml", fmt)]
+            # contentctl requires each detection's file name to be its name in snake case.
+            return [Artifact(text, "yml", fmt, stem=snake_name(rule.name))]
         raise RulecastError(Diagnostic("error", f"splunk: unknown format '{fmt}'"))
 
     def macros(self, analysis, mapping: Mapping, filter_definition: str) -> str:

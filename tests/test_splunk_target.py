@@ -94,8 +94,11 @@ def test_savedsearch_stanza():
     assert "search = `defender_emailevents` properties.Subject=\"x\" \\\n| rename" in text
 
 
+DATED = "options:\n  splunk:\n    date: 2026-12-04\n"
+
+
 def test_contentctl_ends_with_filter_macro():
-    rule = rule_for('EmailEvents | where Subject == "x"')
+    rule = rule_for('EmailEvents | where Subject == "x"', extra=DATED)
     [artifact] = TARGETS["splunk"].compile(analyze(rule), "contentctl", CompileSettings())
     import yaml
 
@@ -103,6 +106,23 @@ def test_contentctl_ends_with_filter_macro():
     assert data["search"].splitlines()[-1] == "| `splunk_semantics_probe_filter`"
     assert data["id"] == "00000000-0000-4000-8000-000000000001"
     assert data["tags"]["mitre_attack_id"] == []
+    assert data["date"] == "2026-12-04"
+    assert artifact.stem == "splunk_semantics_probe"
+
+
+def test_contentctl_requires_a_date():
+    rule = rule_for('EmailEvents | where Subject == "x"')
+    with pytest.raises(RulecastError) as info:
+        TARGETS["splunk"].compile(analyze(rule), "contentctl", CompileSettings())
+    assert "a contentctl detection requires a date" in info.value.diagnostics[0].message
+    assert TARGETS["splunk"].compile(analyze(rule), "savedsearch", CompileSettings())
+
+
+def test_contentctl_date_must_be_iso():
+    rule = rule_for('EmailEvents | where Subject == "x"', extra='options:\n  splunk:\n    date: "4 Dec 2026"\n')
+    with pytest.raises(RulecastError) as info:
+        TARGETS["splunk"].compile(analyze(rule), "contentctl", CompileSettings())
+    assert info.value.diagnostics[0].first_line.startswith("<probe>:8:11: error: splunk option 'date' must be a date")
 
 
 def test_bad_option_value_is_positioned():
@@ -192,6 +212,9 @@ exclusions:
   - name: newsletters
     description: Newsletters, spam verdicts and old mail.
     filter: 'subject:*newsletter* or Conf:*Spam* or EmailTime < 2024-01-01T00:00:00Z'
+options:
+  splunk:
+    date: "2026-12-04"
 """
 
 

@@ -145,7 +145,7 @@ def _emit(outputs, directory: str | None) -> None:
         return
     root = Path(directory)
     for path, target, artifact in outputs:
-        out = root / target / f"{path.stem}.{artifact.extension}"
+        out = root / target / f"{artifact.stem or path.stem}.{artifact.extension}"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(artifact.text, encoding="utf-8")
         print(f"wrote {out}", file=sys.stderr)
