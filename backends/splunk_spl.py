@@ -1477,11 +1477,15 @@ class SplGenerator:
 
     def truth_Between(self, node: ir.Between, want: bool) -> str:
         if node.expr.type in (Type.DATETIME, Type.TIMESPAN):
-            if self.nullable(node.low) or self.nullable(node.high):
-                raise not_yet(node, f"between on {node.expr.type} values with a bound that can be null")
-            # With non-null bounds, `between` is null exactly when the value is, as the two comparisons are.
             inside = ir.Logical("and", (ir.Compare(">=", node.expr, node.low, span=node.span),
                                         ir.Compare("<=", node.expr, node.high, span=node.span)), span=node.span)
+            if want != node.negated:
+                # Where `between` must be true, it is true exactly when both comparisons are, null bound or not.
+                return self.truth(inside, True)
+            if self.nullable(node.low) or self.nullable(node.high):
+                raise not_yet(node, f"between on {node.expr.type} values with a bound that can be null, under a "
+                                    "negation,", "write the two comparisons, `x >= low and x <= high`, and negate those")
+            # With non-null bounds, `between` is null exactly when the value is, as the two comparisons are.
             return self.truth(ir.Not(inside, span=node.span) if node.negated else inside, want)
         for side in (node.expr, node.low, node.high):
             if not side.type.is_numeric:

@@ -808,3 +808,27 @@ def test_bin_of_datetime_by_1500ms():
     _, splunk = both_targets("Process | project B = bin(Timestamp, 1500ms)", events)
     # 09:31:27 is second 63851275887 since 0001-01-01, a multiple of 1.5, so a bin starts there.
     assert splunk == [(parse_datetime("2024-05-14T09:31:27Z"),)]
+
+
+BETWEEN_EVENTS = {
+    "Process": [{"Id": 1, "Key": "a", "Timestamp": "2024-05-14T09:31:27Z"},
+                {"Id": 2, "Key": "b", "Timestamp": "2024-05-14T10:31:27Z"},
+                {"Id": 3, "Key": "c", "Timestamp": "2024-05-14T09:35:00Z"}],
+    "Account": [{"Key": "a", "Timestamp": "2024-05-14T09:30:00Z"}, {"Key": "b", "Timestamp": "2024-05-14T09:30:00Z"}],
+}
+BETWEEN_JOIN = "Process | join kind=leftouter (Account | project Key, T2 = Timestamp) on Key | where "
+
+
+@pytest.mark.parametrize("condition", ["Timestamp between (T2 .. 10m)", "not(Timestamp !between (T2 .. 10m))"])
+def test_between_with_a_null_bound_keeps_inside_rows(condition):
+    # Id 1 is 87 s after its account's time; Id 2 is an hour after; Id 3 has no account, so T2 is null.
+    compiled = eq.compile_query(BETWEEN_JOIN + condition + " | project Id")
+    assert eq.run_splunk(compiled, BETWEEN_EVENTS) == [(1.0,)]
+    assert eq.run_python(compiled, BETWEEN_EVENTS) == [(1,)]
+
+
+def test_negated_between_with_a_null_bound_is_refused():
+    compiled = eq.compile_query(BETWEEN_JOIN + "Timestamp !between (T2 .. 10m) | project Id")
+    assert compiled.spl is None
+    assert "with a bound that can be null, under a negation" in str(compiled.spl_refusal)
+    assert "x >= low and x <= high" in compiled.spl_refusal.hint
