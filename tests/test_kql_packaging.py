@@ -379,3 +379,29 @@ EmailEvents
         'defender: a continuous (period "0") custom detection cannot join tables',
         'defender: a continuous (period "0") custom detection cannot read LatestDeliveryAction',
     ]
+
+
+# ---------------------------------------------------------------- rulecast check
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("queryPeriod: 20d\n", "error: sentinel: queryPeriod"),
+    ("options:\n  sentinel:\n    triggerThreshold: 20000\n", "error: sentinel: triggerThreshold"),
+    ("options:\n  sentinel:\n    entityMappings:\n      - entityType: Acount\n        fieldMappings:\n"
+     "          - {identifier: FullName, columnName: RecipientEmailAddress}\n", "unknown entity type 'Acount'"),
+    ("options:\n  defender:\n    custom_detection:\n      period: 2H\n", "unknown custom detection period '2H'"),
+    ("options:\n  splunk:\n    detection_type: Sneaky\n", "splunk option 'detection_type'"),
+])
+def test_check_reports_packaging_option_errors(capsys, tmp_path, extra, message):
+    path = write_rule(tmp_path, QUERY, TAGS + extra)
+    status, out, err = cli(capsys, "check", path)
+    assert status == 1
+    assert message in err
+    assert "1 invalid" in out + err
+
+
+def test_check_accepts_valid_packaging_options(capsys, tmp_path):
+    extra = "options:\n  sentinel:\n    queryFrequency: 1h\n  defender:\n    custom_detection:\n      period: 1H\n"
+    status, out, err = cli(capsys, "check", write_rule(tmp_path, QUERY, TAGS + extra))
+    assert status == 0, err
+    assert "0 invalid" in out

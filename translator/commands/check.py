@@ -34,6 +34,7 @@ def run(args) -> int:
             rule = load_rule(path)
             analysis = analyze(rule)
             exclusion_lines = describe_exclusions(analysis)
+            check_packaging(analysis)
         except RulecastError as exc:
             failed += 1
             print(exc.render(), file=sys.stderr)
@@ -104,3 +105,45 @@ def check_extensions(analysis) -> list:
     warnings = []
     warnings.extend(exclusion_warnings(analysis))
     return warnings
+
+
+def packaging_formats(rule) -> list[tuple[str, str]]:
+    """Return the (target, format) pairs whose options the rule sets, which `check` validates.
+
+    A rule that sets Sentinel analytics settings (under options.sentinel or at
+    its top level), Defender XDR custom-detection options or Splunk options is
+    meant for that packaging, so their mistakes are reported by `check`, not
+    only when that format is compiled. contentctl's required date is left to
+    `compile --format contentctl`.
+    """
+    from translator.rule import SENTINEL_PASSTHROUGH_KEYS
+
+    pairs = []
+    if rule.options.get("sentinel") or any(key in rule.data for key in SENTINEL_PASSTHROUGH_KEYS):
+        pairs.append(("sentinel", "analytic"))
+    if "custom_detection" in rule.options.get("defender", {}):
+        pairs.append(("defender", "custom-detection"))
+    if rule.options.get("splunk"):
+        pairs.append(("splunk", "savedsearch"))
+    return pairs
+
+
+def check_packaging(analysis) -> None:
+    """Compile the packaging formats whose options the rule sets; raise the errors they find."""
+    from backends import CompileSettings, get_target
+    from translator.compiler import analyze
+    from translator.exclusions import apply_exclusions
+
+    errors = []
+    settings = CompileSettings()
+    for name, fmt in packaging_formats(analysis.rule):
+        target = get_target(name)
+        try:
+            compiled = analyze(analysis.rule, target.platform)
+            compiled.node = apply_exclusions(compiled, settings.exclusions)
+            target.compile(compiled, fmt, settings)
+        except RulecastError as exc:
+            errors.extend(d if d.message.startswith(f"{name}:") else
+                          type(d)(d.severity, f"{name}: {d.message}", d.location, d.hint) for d in exc.diagnostics)
+    if errors:
+        raise RulecastError(errors)
