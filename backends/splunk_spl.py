@@ -1453,7 +1453,8 @@ class SplGenerator:
         subject = left if node.case_sensitive else f"lower({self.string_value(node.expr)})"
         test = f"in({subject}, {', '.join(values)})" if values else "1==0"
         positive = want != node.negated
-        if self.nullable(node.expr) and node.case_sensitive:
+        if self.nullable(node.expr):
+            # A null value is in no list, even one holding "" (which `lower()` of the filled value would match).
             return f"(isnotnull({left}) AND {test})" if positive else f"(isnull({left}) OR NOT {test})"
         return test if positive else f"NOT {test}"
 
@@ -1471,9 +1472,12 @@ class SplGenerator:
         if not tests:
             return ("1==1" if node.all else "1==0") if want else ("1==0" if node.all else "1==1")
         positive_join = " AND " if node.all else " OR "
-        if want:
-            return "(" + positive_join.join(tests) + ")"
-        return "NOT (" + positive_join.join(tests) + ")"
+        test = "(" + positive_join.join(tests) + ")"
+        if self.nullable(node.expr):
+            # String operators are false on a null value, and the filled text "" would match an empty term.
+            value = self.value(node.expr)
+            return f"(isnotnull({value}) AND {test})" if want else f"(isnull({value}) OR NOT {test})"
+        return test if want else f"NOT {test}"
 
     def truth_Between(self, node: ir.Between, want: bool) -> str:
         if node.expr.type in (Type.DATETIME, Type.TIMESPAN):

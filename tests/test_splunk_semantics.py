@@ -832,3 +832,17 @@ def test_negated_between_with_a_null_bound_is_refused():
     assert compiled.spl is None
     assert "with a bound that can be null, under a negation" in str(compiled.spl_refusal)
     assert "x >= low and x <= high" in compiled.spl_refusal.hint
+
+
+@pytest.mark.parametrize("condition, ids", [
+    ('Data.a in~ ("")', [2]),
+    ('Data.a !in~ ("")', [1, 3]),
+    ('Data.a has_any ("")', [2, 3]),
+    ('not(Data.a has_any (""))', [1]),
+])
+def test_null_dynamic_is_in_no_list(condition, ids):
+    # Id 1 has no Data, so Data.a is null: in~ and has_any are false for it, even against "".
+    events = {"Process": [{"Id": 1}, {"Id": 2, "Data": {"a": ""}}, {"Id": 3, "Data": {"a": "X"}}], "Account": []}
+    compiled = eq.compile_query(f"Process | where {condition} | project Id")
+    assert eq.run_splunk(compiled, events) == [(float(i),) for i in ids]
+    assert eq.run_python(compiled, events) == [(i,) for i in ids]
