@@ -155,12 +155,12 @@ def test_sigma_filter_becomes_a_labelled_exclusion(tmp_path, capsys):
           rules: [11111111-2222-4333-8444-555555555555]
           selection:
             User|startswith: 'CONTOSO\\adm_'
-          condition: selection
+          condition: not selection
     """)
     assert main(["compile", "-t", "defender", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "// exclusion: Admin accounts are expected" in out
-    assert 'not(strcat(AccountDomain, @"\\", AccountName) startswith @"CONTOSO\\adm_")' in out
+    assert '| where not(strcat(AccountDomain, @"\\", AccountName) startswith @"CONTOSO\\adm_")' in out
     assert main(["compile", "-t", "defender", str(rule)]) == 0
     assert "exclusion" not in capsys.readouterr().out
 
@@ -188,7 +188,7 @@ FILTERED_RULE = """
         CommandLine|contains:
           - ' /all or '
           - 'a*b'
-      condition: selection
+      condition: not selection
     ---
     title: Upper-case run
     id: 11111111-0000-4000-8000-000000000003
@@ -197,7 +197,7 @@ FILTERED_RULE = """
       rules: [11111111-0000-4000-8000-000000000001]
       selection:
         CommandLine|cased: 'WHOAMI'
-      condition: selection
+      condition: not selection
 """
 HELPDESK = "C:\\Program Files\\Help Desk (x86)\\hd.exe"
 FILTERED_EVENTS = [
@@ -226,7 +226,7 @@ def test_import_writes_filter_as_exclusion(tmp_path, capsys):
     assert rule.exclusions[0].filter == ("(InitiatingProcessFolderPath:C\\:\\\\Program Files\\\\Help Desk \\(x86\\)\\\\* "
                                          "and (ProcessCommandLine:* /all \\or * or ProcessCommandLine:*a*b*))")
     text = (out / "whoami.yaml").read_text(encoding="utf-8")
-    assert '# The Sigma filter "Upper-case run" stays in the query as a where not(...) stage: ' \
+    assert '# The Sigma filter "Upper-case run" stays in the query as a where stage: ' \
            "field 'CommandLine': exclusions match text case-insensitively, and the value is |cased." in text
     assert "// exclusion: Upper-case run" in rule.query
     assert "Help desk" not in rule.query
@@ -267,7 +267,7 @@ def test_filter_kept_in_query_with_reason(selection, reason, tmp_path, capsys):
           rules: [11111111-0000-4000-8000-000000000001]
           selection:
             {selection}
-          condition: selection
+          condition: not selection
     """)
     source = write(tmp_path, "whoami.yml", text)
     out = tmp_path / "out"
@@ -280,3 +280,153 @@ def test_filter_kept_in_query_with_reason(selection, reason, tmp_path, capsys):
         assert rule.exclusions == []
         assert "// exclusion: Tuning" in rule.query
         assert reason in (out / "whoami.yaml").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- filter polarity on import
+
+
+POLARITY_RULE = """
+    title: whoami run
+    id: 22222222-0000-4000-8000-000000000001
+    author: rulecast tests
+    logsource: {product: windows, category: process_creation}
+    detection:
+      selection:
+        Image|endswith: '\\whoami.exe'
+      condition: selection
+"""
+POLARITY_FILTER = """
+    ---
+    title: Patch tool
+    id: 22222222-0000-4000-8000-000000000002
+    logsource: {product: windows, category: process_creation}
+    filter:
+      rules: [22222222-0000-4000-8000-000000000001]
+"""
+
+
+def rule_with_filter(detections: str, condition: str) -> str:
+    """Return POLARITY_RULE followed by a filter that names it, with `detections` and `condition`."""
+    body = textwrap.dedent(detections).strip("\n") + "\ncondition: " + condition
+    return textwrap.dedent(POLARITY_RULE) + textwrap.dedent(POLARITY_FILTER) + textwrap.indent(body, "  ") + "\n"
+
+
+WHOAMI = "C:\\Windows\\System32\\whoami.exe"
+PATCH_TOOL = "C:\\Tools\\PatchTool.exe"
+POLARITY_EVENTS = [
+    {"FolderPath": WHOAMI, "InitiatingProcessFolderPath": PATCH_TOOL, "ProcessCommandLine": "whoami /groups"},
+    {"FolderPath": WHOAMI, "InitiatingProcessFolderPath": "C:\\Windows\\explorer.exe", "ProcessCommandLine": "whoami /all"},
+    {"FolderPath": WHOAMI, "InitiatingProcessFolderPath": "C:\\Tools\\other.exe", "ProcessCommandLine": "whoami"},
+    {"FolderPath": WHOAMI, "ProcessCommandLine": "whoami /priv"},                          # no parent image
+    {"FolderPath": "C:\\Windows\\notepad.exe", "InitiatingProcessFolderPath": PATCH_TOOL,
+     "ProcessCommandLine": "notepad"},                                                      # not selected
+]
+PATCH_SELECTION = """
+    selection:
+      ParentImage|endswith: '\\patchtool.exe'
+"""
+TWO_SELECTIONS = """
+    filter_patch:
+      ParentImage|endswith: '\\patchtool.exe'
+    filter_all:
+      CommandLine|endswith: ' /all'
+"""
+NULL_PARENT = """
+    selection:
+      ParentImage: null
+"""
+PATCH_EXCLUSION = "InitiatingProcessFolderPath:*\\\\patchtool.exe"
+EITHER_EXCLUSION = f"({PATCH_EXCLUSION} or ProcessCommandLine:* /all)"
+# (filter detections, filter condition, the exclusion written, the command lines the rule keeps)
+EXCLUSION_CASES = {
+    "not selection": (PATCH_SELECTION, "not selection", PATCH_EXCLUSION, ["whoami /all", "whoami", "whoami /priv"]),
+    "selection": (PATCH_SELECTION, "selection", f"not {PATCH_EXCLUSION}", ["whoami /groups"]),
+    "not 1 of": (TWO_SELECTIONS, "not 1 of filter_*", EITHER_EXCLUSION, ["whoami", "whoami /priv"]),
+    "not and not": (TWO_SELECTIONS, "not filter_patch and not filter_all", EITHER_EXCLUSION, ["whoami", "whoami /priv"]),
+    "or": (TWO_SELECTIONS, "filter_patch or filter_all", f"not {EITHER_EXCLUSION}", ["whoami /groups", "whoami /all"]),
+    "not null": (NULL_PARENT, "not selection", "not InitiatingProcessFolderPath:*", ["whoami /groups", "whoami /all", "whoami"]),
+    "null": (NULL_PARENT, "selection", "InitiatingProcessFolderPath:*", ["whoami /priv"]),
+}
+
+
+def defender_rows(analysis, events: list[dict]) -> tuple[list[str], list[str]]:
+    """Run an analysis as a Python module and as KQL in duckdb-kql. Return each one's command lines, sorted."""
+    from backends.kql import generate
+    from backends.python import generate_module, load_module
+    from kqlexec import connect, run
+
+    module = load_module(generate_module(analysis))
+    python_rows = [r["ProcessCommandLine"] for r in module.run({"DeviceProcessEvents": events})]
+    columns = analysis.node.columns
+    con = connect({"DeviceProcessEvents": columns}, {"DeviceProcessEvents": events})
+    kql_rows = [r["ProcessCommandLine"] for r in run(con, generate(analysis.node), columns)]
+    return sorted(python_rows), sorted(kql_rows)
+
+
+def imported_and_direct_rows(source: Path, out: Path, events: list[dict]):
+    """Return the rows of the rule imported from `source` and of `source` compiled directly, as `defender_rows`."""
+    from translator.exclusions import apply_exclusions
+    from translator.sigma.rules import SigmaSet, analysis_for, load_text
+
+    imported = analyze(load_rule(out / (source.stem + ".yaml")), "defender")
+    imported.node = apply_exclusions(imported)
+    documents = load_text(source.read_text(encoding="utf-8"), str(source))
+    direct = analysis_for(documents[0], "defender", "defender", SigmaSet(documents))
+    return defender_rows(imported, events), defender_rows(direct, events)
+
+
+@pytest.mark.parametrize("case", list(EXCLUSION_CASES))
+def test_import_writes_negated_filter_condition(case, tmp_path, capsys):
+    detections, condition, exclusion, expected = EXCLUSION_CASES[case]
+    source = write(tmp_path, "whoami.yml", rule_with_filter(detections, condition))
+    out = tmp_path / "out"
+    assert main(["import", "sigma", str(source), "-o", str(out)]) == 0
+    rule = load_rule(out / "whoami.yaml")
+    assert [e.filter for e in rule.exclusions] == [exclusion]
+    assert "exclusion" not in rule.query
+    imported, direct = imported_and_direct_rows(source, out, POLARITY_EVENTS)
+    assert imported == (sorted(expected), sorted(expected))
+    assert direct == (sorted(expected), sorted(expected))
+
+
+REGEX_SELECTION = """
+    selection:
+      ParentImage|re|i: 'patchtool\\.exe$'
+"""
+REGEX_STAGE = 'InitiatingProcessFolderPath matches regex @"(?i)patchtool\\.exe$"'
+# (filter condition, the query's last stage, the command lines the rule keeps)
+KEPT_IN_QUERY_CASES = {
+    "not selection": ("not selection", f"| where not({REGEX_STAGE})", ["whoami /all", "whoami", "whoami /priv"]),
+    "selection": ("selection", f"| where {REGEX_STAGE}", ["whoami /groups"]),
+}
+
+
+@pytest.mark.parametrize("case", list(KEPT_IN_QUERY_CASES))
+def test_filter_kept_in_query_keeps_polarity(case, tmp_path, capsys):
+    condition, stage, expected = KEPT_IN_QUERY_CASES[case]
+    source = write(tmp_path, "whoami.yml", rule_with_filter(REGEX_SELECTION, condition))
+    out = tmp_path / "out"
+    assert main(["import", "sigma", str(source), "-o", str(out)]) == 0
+    rule = load_rule(out / "whoami.yaml")
+    assert rule.exclusions == []
+    assert rule.query.rstrip("\n").endswith("// exclusion: Patch tool\n" + stage)
+    assert '# The Sigma filter "Patch tool" stays in the query as a where stage: ' \
+           "field 'ParentImage': SigmaRegularExpression values have no exclusion syntax." \
+           in (out / "whoami.yaml").read_text(encoding="utf-8")
+    imported, direct = imported_and_direct_rows(source, out, POLARITY_EVENTS)
+    assert imported == (sorted(expected), sorted(expected))
+    assert direct == (sorted(expected), sorted(expected))
+
+
+def test_run_imported_not_selection_filter(tmp_path, capsys):
+    import json
+
+    source = write(tmp_path, "whoami.yml", rule_with_filter(PATCH_SELECTION, "not selection"))
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(e) + "\n" for e in POLARITY_EVENTS), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["import", "sigma", str(source), "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["run", str(out / "whoami.yaml"), "-t", f"DeviceProcessEvents={events}", "-f", "jsonl"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert [r["ProcessCommandLine"] for r in rows] == ["whoami /all", "whoami", "whoami /priv"]

@@ -25,7 +25,7 @@ from backends.splunk_mapping import load_mapping as load_splunk_mapping
 from kqlexec import connect, run
 from kustocheck import schema_tables
 from translator.sigma.mapping import Refusal, load_mapping
-from translator.sigma.rules import analysis_for, load_text, node_for, target_settings
+from translator.sigma.rules import SigmaSet, analysis_for, load_text, node_for, target_settings
 
 sys.path.insert(0, str(Path(__file__).with_name("spl")))
 
@@ -45,6 +45,14 @@ def document(text: str):
     return documents[0]
 
 
+def rule_and_set(text: str):
+    """Return the first document of `text` (the rule) and the set of all its documents, filters included."""
+    documents = load_text(text, "case.yml")
+    for sigma_document in documents:
+        assert sigma_document.error is None, sigma_document.error
+    return documents[0], SigmaSet(documents)
+
+
 def defender_events(text: str, events: list[dict]) -> list[dict]:
     """Rename Sigma fields to the Defender columns the mapping gives them."""
     doc = document(text)
@@ -58,7 +66,8 @@ def defender_events(text: str, events: list[dict]) -> list[dict]:
 
 
 def run_kql(text: str, events: list[dict], platform: str, kusto) -> list[dict]:
-    node = node_for(document(text), platform)
+    rule, sigma_set = rule_and_set(text)
+    node = node_for(rule, platform, sigma_set)
     query = generate(node)
     table = _table(node)
     analysis = kusto.analyze(query, schema_tables(platform, [table]))
@@ -74,20 +83,20 @@ def _table(node) -> str:
 
 
 def run_python(text: str, events: list[dict]) -> list[dict]:
-    doc = document(text)
-    node = node_for(doc, "python")
-    module = load_module(generate_module(analysis_for(doc, "python", "defender")))
+    rule, sigma_set = rule_and_set(text)
+    node = node_for(rule, "python", sigma_set)
+    module = load_module(generate_module(analysis_for(rule, "python", "defender", sigma_set)))
     return list(module.run({_table(node): events}))
 
 
 def run_splunk(text: str, events: list[dict]) -> list[dict]:
     """Compile the rule to SPL and run it in the reference SPL interpreter on Sigma-native events."""
-    doc = document(text)
+    rule, sigma_set = rule_and_set(text)
     target = get_target("splunk")
     settings = target_settings(CompileSettings(), "splunk")
-    analysis = analysis_for(doc, "splunk", target.platform)
+    analysis = analysis_for(rule, "splunk", target.platform, sigma_set)
     artifact = target.compile(analysis, target.formats[0], settings)[0]
-    table = _table(node_for(doc, "splunk"))
+    table = _table(node_for(rule, "splunk", sigma_set))
     return run_spl(artifact.text, {table: events}, load_splunk_mapping(settings.splunk_mapping))
 
 
@@ -319,6 +328,78 @@ def test_keyword_rule_on_a_log_source_with_open_fields_is_refused():
     """, logsource="logsource:\n  product: windows\n  service: security\n")
     with pytest.raises(Refusal, match="full-text"):
         node_for(document(text), "python")
+
+
+# ---------------------------------------------------------------- filters
+
+
+def sigma_filter(detections: str, condition: str, title: str = "tuning") -> str:
+    """Return a filter document for the rule that `sigma()` writes, to follow the rule in one text."""
+    header = f"---\ntitle: {title}\n{PROCESS}filter:\n  rules: [00000000-0000-4000-8000-00000000aaaa]\n"
+    body = textwrap.dedent(detections).strip("\n") + "\ncondition: " + condition
+    return header + textwrap.indent(body, "  ") + "\n"
+
+
+WHOAMI_RULE = sigma("""
+    sel:
+      Image|endswith: '\\whoami.exe'
+    condition: sel
+""")
+PATCH_TOOL = """
+    selection:
+      ParentImage|endswith: '\\patchtool.exe'
+"""
+SLASH_OPTION = """
+    selection:
+      CommandLine|contains: ' /'
+"""
+FILTER_EVENTS = [
+    {"Image": "C:\\Windows\\System32\\whoami.exe", "ParentImage": "C:\\Tools\\PatchTool.exe",
+     "CommandLine": "whoami /groups"},
+    {"Image": "C:\\Windows\\System32\\whoami.exe", "ParentImage": "C:\\Windows\\explorer.exe",
+     "CommandLine": "whoami /all"},
+    {"Image": "C:\\Windows\\System32\\whoami.exe", "ParentImage": "C:\\Tools\\other.exe",
+     "CommandLine": "whoami"},
+    {"Image": "C:\\Windows\\notepad.exe", "ParentImage": "C:\\Tools\\patchtool.exe",
+     "CommandLine": "notepad"},
+]
+# A filter's condition states which of the rule's events to keep, and several filters all apply.
+FILTER_CASES = {
+    "not selection removes": (WHOAMI_RULE + sigma_filter(PATCH_TOOL, "not selection"),
+                              ["whoami /all", "whoami"]),
+    "selection keeps only": (WHOAMI_RULE + sigma_filter(PATCH_TOOL, "selection"),
+                             ["whoami /groups"]),
+    "two filters both apply": (WHOAMI_RULE + sigma_filter(PATCH_TOOL, "not selection")
+                               + sigma_filter(SLASH_OPTION, "selection", "options only"),
+                               ["whoami /all"]),
+}
+
+
+def test_not_selection_filter_has_one_not_in_kql():
+    rule, sigma_set = rule_and_set(FILTER_CASES["not selection removes"][0])
+    query = generate(node_for(rule, "defender", sigma_set))
+    assert '| where not(InitiatingProcessFolderPath endswith @"\\patchtool.exe")' in query
+    assert "not(not(" not in query
+
+
+@pytest.mark.parametrize("case", list(FILTER_CASES))
+@pytest.mark.parametrize("platform", ["defender", "sentinel"])
+def test_filter_keeps_condition_events_in_kql(case, platform, kusto):
+    text, expected = FILTER_CASES[case]
+    rows = run_kql(text, FILTER_EVENTS, platform, kusto)
+    assert sorted(r["ProcessCommandLine"] for r in rows) == sorted(expected)
+
+
+@pytest.mark.parametrize("case", list(FILTER_CASES))
+def test_filter_keeps_condition_events_in_python(case):
+    text, expected = FILTER_CASES[case]
+    assert matches(run_python(text, FILTER_EVENTS), FILTER_EVENTS) == expected
+
+
+@pytest.mark.parametrize("case", list(FILTER_CASES))
+def test_filter_keeps_condition_events_in_splunk(case):
+    text, expected = FILTER_CASES[case]
+    assert matches(run_splunk(text, FILTER_EVENTS), FILTER_EVENTS) == expected
 
 
 # ---------------------------------------------------------------- IPv6 cidr

@@ -2,18 +2,23 @@
 
 `rulecast import sigma` turns a Sigma filter that names a rule into an entry
 of the rule file's `exclusions` when the exclusion syntax expresses exactly
-the filter's condition. The exclusion language matches text case-insensitively
-with `*` wildcards, and `field:*` tests for a value, so a filter converts when
-every field maps to a text column of the Defender XDR table and every value
-is one of:
+the filter's condition. A filter's condition selects the events to keep
+(pySigma appends `and (filter condition)` to the rule's condition), while an
+exclusion removes the rows it matches, so the exclusion is the negation of
+the condition: `condition: not selection` becomes the selection itself, and
+`condition: selection` becomes `not (...)`.
+
+The exclusion language matches text case-insensitively with `*` wildcards,
+and `field:*` tests for a value, so a filter converts when every field maps
+to a text column of the Defender XDR table and every value is one of:
 
 - a string without `|cased` and without `?` wildcards;
 - `null`, or `|exists`.
 
 Anything else (regexes, `cidr`, numeric comparisons, `fieldref`, keywords,
 fields that map to an expression or through a value table, non-text columns)
-keeps the filter as a `where not(...)` stage of the query, and
-`exclusion_for` raises `Refusal` with the reason.
+keeps the filter as a `where` stage of the query, and `exclusion_for` raises
+`Refusal` with the reason.
 
 Every value is written, then read back with the exclusion parser, and must
 decode to the same text and wildcards.
@@ -54,11 +59,15 @@ class SigmaExclusion:
 
 def exclusion_for(filter_document, mapping: Mapping, entry: LogSourceEntry, table: NativeTable,
                   used_names: set[str]) -> SigmaExclusion:
-    """Write a Sigma filter as an exclusion; raise `Refusal` with the reason when the syntax cannot express it."""
+    """Write a Sigma filter as an exclusion that removes the events the filter's condition rejects.
+
+    Raise `Refusal` with the reason when the exclusion syntax cannot express it.
+    """
     writer = _Writer(mapping, entry, table)
     trees = filter_document.condition_trees(filter_document.sigma.filter)
-    parts = [writer.condition(tree) for tree in trees]
-    text = parts[0] if len(parts) == 1 else " or ".join(f"({p})" for p in parts)
+    # Several conditions are joined by `or`, so the negation joins their negations by `and`.
+    parts = [writer.negation(tree) for tree in trees]
+    text = parts[0] if len(parts) == 1 else " and ".join(f"({p})" for p in parts)
     name = _COMMA.sub("; ", filter_document.title).strip() or "Sigma filter"
     unique, number = name, 2
     while unique in used_names:
@@ -80,7 +89,7 @@ class _Writer:
             joiner = " or " if isinstance(node, ConditionOR) else " and "
             return "(" + joiner.join(self.condition(a) for a in node.args) + ")"
         if isinstance(node, ConditionNOT):
-            return f"not {self.condition(node.args[0])}"
+            return self.negation(node.args[0])
         if isinstance(node, ConditionFieldEqualsValueExpression):
             return self.field(node.field, node.value)
         if isinstance(node, ConditionValueExpression):
@@ -88,14 +97,30 @@ class _Writer:
         raise Refusal(f"the condition element {type(node).__name__} has no exclusion syntax",
                       "filter kept in the query")
 
-    def field(self, name: str, value) -> str:
+    def negation(self, node) -> str:
+        """Write the negation of `node`, cancelling a `not` instead of writing `not not`."""
+        if isinstance(node, ConditionNOT):
+            return self.condition(node.args[0])
+        if isinstance(node, (ConditionOR, ConditionAND)) and all(isinstance(a, ConditionNOT) for a in node.args):
+            # De Morgan: `not (not a and not b)` is `a or b`.
+            joiner = " and " if isinstance(node, ConditionOR) else " or "
+            return "(" + joiner.join(self.condition(a.args[0]) for a in node.args) + ")"
+        if isinstance(node, ConditionFieldEqualsValueExpression):
+            return self.field(node.field, node.value, negated=True)
+        return f"not {self.condition(node)}"
+
+    def field(self, name: str, value, negated: bool = False) -> str:
         if isinstance(value, SigmaExpansion):
-            return "(" + " or ".join(self.field(name, v) for v in value.values) + ")"
+            text = "(" + " or ".join(self.field(name, v) for v in value.values) + ")"
+            return f"not {text}" if negated else text
         column = self.column(name)
-        if isinstance(value, SigmaNull):
-            return f"not {column}:*"
-        if isinstance(value, SigmaExists):
-            return f"{column}:*" if value.exists else f"not {column}:*"
+        if isinstance(value, (SigmaNull, SigmaExists)):
+            has_value = isinstance(value, SigmaExists) and value.exists
+            return f"{column}:*" if has_value != negated else f"not {column}:*"
+        text = self.value(name, column, value)
+        return f"not {text}" if negated else text
+
+    def value(self, name: str, column: str, value) -> str:
         if isinstance(value, SigmaCasedString):
             raise Refusal(f"field '{name}': exclusions match text case-insensitively, and the value is |cased",
                           "filter kept in the query", field=name)

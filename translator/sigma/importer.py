@@ -4,8 +4,9 @@ The query is the rule compiled for Defender XDR Advanced Hunting, printed as
 rulecast query text (the language's tables are the Advanced Hunting tables;
 Sentinel reads the same query with `TimeGenerated`). Sigma filters that name
 the rule become entries of `exclusions` where the exclusion syntax expresses
-them exactly (`translator.sigma.exclusion`), and labelled `where not(...)`
-stages of the query otherwise, with the reason in a comment. The Sigma metadata that
+them exactly (`translator.sigma.exclusion`). Otherwise a filter stays in the
+query as a labelled `where` stage of its condition, which keeps the events the
+condition is true for, with the reason in a comment. The Sigma metadata that
 has a rulecast key moves there (title, description, level, ATT&CK tags); the
 author, references, false positives and the Sigma id go into
 `description-detailed`, so the Detection Rule License's attribution stays
@@ -60,7 +61,7 @@ def import_document(document: SigmaDocument, sigma_set: SigmaSet | None = None) 
     if rule.relevant_techniques:
         lines.append("relevantTechniques: [" + ", ".join(rule.relevant_techniques) + "]")
     for filter_document, reason in kept:
-        lines.append(f"# The Sigma filter {_scalar(filter_document.title)} stays in the query as a where not(...) stage: "
+        lines.append(f"# The Sigma filter {_scalar(filter_document.title)} stays in the query as a where stage: "
                      f"{reason}.")
     lines.append("query: |")
     lines.extend("  " + line if line else "" for line in query.rstrip("\n").split("\n"))

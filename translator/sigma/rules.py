@@ -320,6 +320,8 @@ class SigmaSet:
                 if candidate.kind != "filter":
                     continue
                 rules = candidate.data.get("filter", {}).get("rules", [])
+                # NOTE: pySigma applies `rules: any` (or an empty list) to every rule of the filter's
+                # log source. Here `any` only matches a rule named "any", and an empty list matches none.
                 for reference in [rules] if isinstance(rules, str) else rules:
                     self._filters.setdefault(str(reference), []).append(candidate)
         found: list[SigmaDocument] = []
@@ -337,8 +339,11 @@ def detection_node(document: SigmaDocument, target: str, sigma_set: SigmaSet | N
                    mapping_path: str | None = None, filters: list[SigmaDocument] | None = None) -> ir.Node:
     """Compile a detection rule to IR for `target`; raise `Refusal` when it cannot be.
 
-    Each filter becomes a labelled `where not(...)` stage: `filters`, or by
-    default every filter of `sigma_set` that names the rule.
+    Each filter becomes a labelled `where` stage of the filter's condition:
+    `filters`, or by default every filter of `sigma_set` that names the rule.
+    A filter's condition selects the events to keep, and it is combined with
+    the rule's condition by `and`, as pySigma 2.x does (`SigmaFilter.apply_on_rule`),
+    so `condition: not selection` removes the selected events.
     """
     from translator.sigma.convert import TRUE, Translator, logical
 
@@ -360,15 +365,15 @@ def detection_node(document: SigmaDocument, target: str, sigma_set: SigmaSet | N
         predicate = rule_predicate(document, translator)
         document.predicates[key] = (predicate, dict(translator.used), dict(translator.open_fields))
     predicates = translator.where() + [predicate]
-    exclusions: list[tuple[str, ir.Expr]] = []
+    filter_stages: list[tuple[str, ir.Expr]] = []
     if filters is None:
         filters = sigma_set.filters_for(document) if sigma_set else []
     for filter_document in filters:
-        exclusions.append((filter_document.title, filter_predicate(filter_document, translator, logsource)))
+        filter_stages.append((filter_document.title, filter_predicate(filter_document, translator, logsource)))
     source = translator.source()
     node: ir.Node = ir.Filter(source, logical("and", predicates) if predicates else TRUE, source.columns)
-    for label, excluded in exclusions:
-        node = ir.Filter(node, ir.Not(excluded), node.columns, label)
+    for label, condition in filter_stages:
+        node = ir.Filter(node, condition, node.columns, label)
     return node
 
 
@@ -389,6 +394,7 @@ def rule_predicate(document: SigmaDocument, translator) -> ir.Expr:
 
 
 def filter_predicate(document: SigmaDocument, translator, logsource) -> ir.Expr:
+    """Translate a filter's condition, which is true for the events the filter keeps."""
     from sigma.exceptions import SigmaError
 
     from translator.sigma.convert import logical
