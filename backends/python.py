@@ -151,16 +151,35 @@ def _py(value) -> str:
 
 
 def _parenthesized(text: str) -> str:
-    """Wrap `text` in parentheses unless one pair already encloses all of it."""
+    """Wrap the Python expression `text` in parentheses unless one pair already encloses all of it.
+
+    Parentheses inside string literals do not count: in `(x == '(') and (y)`
+    the first pair closes before the end.
+    """
     if text.startswith("(") and text.endswith(")"):
         depth = 0
-        for index, char in enumerate(text):
+        index = 0
+        while index < len(text):
+            char = text[index]
+            if char in "'\"":
+                index = _string_end(text, index)
+                continue
             depth += {"(": 1, ")": -1}.get(char, 0)
             if depth == 0 and index < len(text) - 1:
                 break
+            index += 1
         else:
             return text
     return f"({text})"
+
+
+def _string_end(text: str, start: int) -> int:
+    """Return the index after the string literal that opens at `text[start]`, as `repr()` writes it."""
+    quote = text[start]
+    index = start + 1
+    while index < len(text) and text[index] != quote:
+        index += 2 if text[index] == "\\" else 1
+    return index + 1
 
 
 def _escape_docstring(text: str) -> str:

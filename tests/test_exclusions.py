@@ -319,6 +319,15 @@ def test_number_terms_and_nulls(filter_text, removed, kusto):
     assert_removed(filter_text, NUMBER_EVENTS, removed, kusto)
 
 
+def test_parenthesis_in_a_value_keeps_the_filter_grouped(kusto):
+    # The Python module tests `not (A and B)`. A "(" inside A's string literal once hid that the
+    # first pair of parentheses closes before the end, so the module tested `not (A) and (B)`.
+    events = [ev("kept", Subject="a(b c", BulkComplaintLevel=1), ev("no level", Subject="a(b"),
+              ev("other subject", Subject="x", BulkComplaintLevel=1), ev("neither")]
+    assert_removed(r"not (subject:a\(b* and bcl:*)", events, {"no level", "other subject", "neither"}, kusto)
+    assert_removed(r"subject:*\)* or bcl:1", events, {"kept", "other subject"}, kusto)
+
+
 def test_datetime_range(kusto):
     events = [ev("early", Timestamp="2024-05-14T09:00:00Z"), ev("late", Timestamp="2024-05-14T10:00:00Z")]
     assert_removed("EmailTime < 2024-05-14T09:30:00Z", events, {"early"}, kusto)
@@ -546,3 +555,74 @@ def test_exclusion_name_with_a_comma_is_rejected():
     with pytest.raises(RulecastError) as info:
         load_rule_text(text, "<probe>")
     assert "exclusion name 'probe, two' contains a comma" in str(info.value)
+
+
+# ---------------------------------------------------------------- column spellings and placeholders in every term
+
+TIME_RULE = """\
+id: 00000000-0000-4000-8000-00000000e0e2
+name: Time exclusion probe
+description: Exclusions on the time column, which Sentinel spells TimeGenerated.
+query: |
+  EmailEvents
+  | project NetworkMessageId, Timestamp
+fields:
+  sent: Timestamp
+exclusions:
+  - name: old mail
+    description: Mail before 2024, or at one instant.
+    filter: 'Timestamp < 2024-01-01T00:00:00Z or sent:"2024-05-14T09:00:00Z"'
+"""
+
+
+def test_time_column_exclusion_in_each_platforms_spelling(kusto):
+    rule = load_rule_text(TIME_RULE, "<probe>")
+    events = [ev("old", Timestamp="2023-12-31T23:59:59Z"), ev("instant"), ev("new", Timestamp="2024-05-15T00:00:00Z")]
+    for platform, column in (("defender", "Timestamp"), ("sentinel", "TimeGenerated")):
+        node = apply_exclusions(analyze(rule, platform), "all")
+        assert node.label == "old mail"
+        read = {e.name for e in ir.walk_exprs(node.predicate) if isinstance(e, ir.ColumnRef)}
+        assert read == {column}
+        text = generate_kql(node)
+        checked = kusto.analyze(text, schema_tables(platform, ["EmailEvents"]))
+        assert not checked.errors, checked.report() + "\n" + text
+        table = {"EmailEvents": load_catalog(platform).tables["EmailEvents"]}
+        shaped = [{column if k == "Timestamp" else k: v for k, v in e.items()} for e in events]
+        con = kqlexec.connect(table, {"EmailEvents": shaped})
+        assert _ids(kqlexec.run(con, text, node.columns)) == {"new"}
+
+
+def test_unset_placeholder_beside_an_exists_term():
+    # `bcl:*` lowers to isnotnull(...), so `bcl:* and subject:${who}` starts like a null guard; it
+    # must still fold as a filter's `and` while `who` is unset.
+    extra = "    placeholders:\n      who:\n        description: An account.\n        value:\n"
+    rule = load_rule_text(probe_rule("bcl:* and subject:${who}", extra), "<probe>")
+    analysis = analyze(rule, "defender")
+    assert apply_exclusions(analysis, "all") == analysis.node
+    rule = load_rule_text(probe_rule("subject:x or bcl:* and subject:${who}", extra), "<probe>")
+    node = apply_exclusions(analyze(rule, "defender"), "all")
+    assert node.predicate == ir.Not(typed("subject:x"))
+    # Under `not` the unknown term reads as true: the filter matches the rows without a level.
+    rule = load_rule_text(probe_rule("not (bcl:* and subject:${who})", extra), "<probe>")
+    node = apply_exclusions(analyze(rule, "defender"), "all")
+    assert node.predicate == ir.Not(ir.Not(typed("bcl:*")))
+
+
+def test_unset_placeholder_on_a_number_column(tmp_path, capsys):
+    extra = "    placeholders:\n      level:\n        description: A complaint level.\n        value:\n"
+    rule = load_rule_text(probe_rule("bcl:${level} or subject:x", extra), "<probe>")
+    analysis = analyze(rule, "defender")
+    assert apply_exclusions(analysis, "all").predicate == ir.Not(typed("subject:x"))
+    assert "only the terms that do not use it apply" in analysis.warnings[-1].message
+    path = tmp_path / "rule.yaml"
+    path.write_text(probe_rule("bcl:${level} or subject:x", extra), encoding="utf-8")
+    status, out, _ = run_cli(capsys, "check", str(path))
+    assert status == 0
+    assert ('removes rows where: (isnotnull(BulkComplaintLevel) and BulkComplaintLevel == "${level}") '
+            'or Subject =~ "x"') in out
+    # Once set, the value is typed as the column's, and checked like any other.
+    rule = load_rule_text(probe_rule("bcl:${level}", extra.replace("value:\n", "value: '5'\n")), "<probe>")
+    assert apply_exclusions(analyze(rule, "defender"), "all").predicate == ir.Not(typed("bcl:5"))
+    rule = load_rule_text(probe_rule("bcl:${level}", extra.replace("value:\n", "value: five\n")), "<probe>")
+    with pytest.raises(RulecastError, match="'five' is not a whole number"):
+        apply_exclusions(analyze(rule, "defender"), "all")

@@ -34,6 +34,7 @@ from lark import Token, Tree
 from translator import ir
 from translator.diagnostics import Diagnostic, QueryError, RulecastError, Span, did_you_mean
 from translator.rule import Exclusion, Rule
+from translator.schema import PLATFORMS, load_catalog
 from translator.types import Type
 from translator.values import LiteralError, parse_datetime, parse_timespan_literal
 
@@ -432,12 +433,22 @@ class TypedExclusion:
 
 
 class _Typer:
-    def __init__(self, exclusion: Exclusion, columns: tuple[ir.Column, ...], aliases: dict[str, str]):
+    def __init__(self, exclusion: Exclusion, columns: tuple[ir.Column, ...], aliases: dict[str, str],
+                 spellings: dict[str, str] | None = None):
         self.exclusion = exclusion
         self.columns = {c.name: c for c in columns}
         self.column_order = [c.name for c in columns]
         self.aliases = aliases
+        # The platform's column spellings (`Timestamp` is `TimeGenerated` in Sentinel), as the query resolves them.
+        self.spellings = spellings or {}
         self.fields: list[Resolved] = []
+
+    def column(self, name: str) -> ir.Column | None:
+        """Return the output column `name` names: itself, or else the platform's spelling of it."""
+        column = self.columns.get(name)
+        if column is None and name in self.spellings:
+            column = self.columns.get(self.spellings[name])
+        return column
 
     def error(self, message: str, span: Span, hint: str | None = None) -> QueryError:
         return QueryError(message, span, hint)
@@ -451,14 +462,14 @@ class _Typer:
             raise self.error(f"field '{name}' is both an output column and an alias of '{alias}' in 'fields'", span,
                              f"rename the alias in 'fields' so that '{name}' means one column")
         if alias is not None:
-            column = self.columns.get(alias)
+            column = self.column(alias)
             if column is None:
                 raise self.error(
                     f"field '{name}' is an alias of '{alias}', which is not an output column; "
                     f"output columns: {columns_list}", span,
                     did_you_mean(alias, self.column_order) or "fix the alias under 'fields'")
         else:
-            column = self.columns.get(name)
+            column = self.column(name)
             if column is None:
                 aliases = ", ".join(sorted(self.aliases)) or "none"
                 raise self.error(
@@ -497,7 +508,7 @@ class _Typer:
             unset = tuple(n for n in names if placeholder_value(self.exclusion, n) is None)
             shown_segments = tuple(f"${{{seg.name}}}" if isinstance(seg, Placeholder) else seg for seg in node.segments)
             if unset:
-                shown = self.match(column, field, dataclasses.replace(node, segments=_merge(shown_segments)))
+                shown = self.shown_match(column, field, dataclasses.replace(node, segments=_merge(shown_segments)))
                 return Unset(unset, shown)
             filled = tuple(placeholder_value(self.exclusion, seg.name) if isinstance(seg, Placeholder) else seg
                            for seg in node.segments)
@@ -520,6 +531,18 @@ class _Typer:
                              f"wildcards apply to string columns; {field}:* tests that the field has a value")
         literal = self.literal(type_, column.name, field, text, value.span)
         return _guarded(column, ir.Compare("==", column, literal))
+
+    def shown_match(self, column: ir.ColumnRef, field: str, value: Value) -> ir.Expr:
+        """Build the term for messages of a value with `${name}` text in place of unset placeholders.
+
+        A string or dynamic column matches that text as it is. On other columns
+        `${name}` is no number, datetime or bool, so the text is shown as a
+        string literal. A wildcard there is still an error, as it is once set.
+        """
+        if column.type in (Type.STRING, Type.DYNAMIC) or STAR in value.segments:
+            return self.match(column, field, value)
+        text = "".join(seg for seg in value.segments if isinstance(seg, str))
+        return _guarded(column, ir.Compare("==", column, ir.Literal(text, Type.STRING)))
 
     def literal(self, type_: Type, column: str, field: str, text: str, span: Span) -> ir.Literal:
         where = f"column '{column}' (field '{field}') is {type_}"
@@ -606,8 +629,15 @@ def _logic(op: str, operands: tuple) -> object:
 
 
 def _is_guard(expr: ir.Logical) -> bool:
-    first = expr.operands[0]
-    return len(expr.operands) == 2 and isinstance(first, ir.Call) and first.name == "isnotnull"
+    """Whether `expr` is the `isnotnull(c) and c <op> value` of one term (`_guarded`), not a filter's own `and`.
+
+    A filter's `and` may also start with `isnotnull(c)` (from `field:*`), but
+    its other operands are terms, never a bare comparison.
+    """
+    if expr.op != "and" or len(expr.operands) != 2:
+        return False
+    first, second = expr.operands
+    return isinstance(first, ir.Call) and first.name == "isnotnull" and isinstance(second, ir.Compare)
 
 
 # Characters with a meaning in KQL, Python and PCRE regular expressions outside a class.
@@ -652,7 +682,7 @@ def _lower_bound(expr, positive: bool = True):
     if isinstance(expr, ir.Not):
         inner = _lower_bound(expr.operand, not positive)
         return (not inner) if isinstance(inner, bool) else ir.Not(inner)
-    if isinstance(expr, ir.Logical) and not _is_guard(expr):
+    if isinstance(expr, ir.Logical):
         kept = []
         for operand in expr.operands:
             folded = _lower_bound(operand, positive)
@@ -705,10 +735,15 @@ def parse_exclusion(rule: Rule, exclusion: Exclusion) -> Term:
     return term
 
 
-def type_exclusion(rule: Rule, exclusion: Exclusion, columns: tuple[ir.Column, ...]) -> TypedExclusion:
-    """Parse and type one exclusion against the output `columns`; raise `RulecastError` on any problem."""
+def type_exclusion(rule: Rule, exclusion: Exclusion, columns: tuple[ir.Column, ...],
+                   spellings: dict[str, str] | None = None) -> TypedExclusion:
+    """Parse and type one exclusion against the output `columns`; raise `RulecastError` on any problem.
+
+    `spellings` maps a column name the rule writes to the platform's name for
+    it (a catalog's `aliases`), so that `Timestamp` names `TimeGenerated` in Sentinel.
+    """
     term = parse_exclusion(rule, exclusion)
-    typer = _Typer(exclusion, columns, rule.fields)
+    typer = _Typer(exclusion, columns, rule.fields, spellings)
     try:
         predicate = typer.term(term)
     except QueryError as exc:
@@ -775,6 +810,11 @@ def selected(rule: Rule, selection: "str | Selection") -> list[Exclusion]:
     return [e for e in enabled if e.name in selection.names]
 
 
+def _spellings(analysis) -> dict[str, str]:
+    """Return the column spellings of the analysis's platform: each name a rule writes, to the platform's name."""
+    return load_catalog(analysis.platform).aliases if analysis.platform in PLATFORMS else {}
+
+
 def apply_exclusions(analysis, selection: "str | Selection" = "all") -> ir.Node:
     """Return the analysis's IR with one labelled `Filter(Not(...))` per selected, enabled exclusion.
 
@@ -790,7 +830,7 @@ def apply_exclusions(analysis, selection: "str | Selection" = "all") -> ir.Node:
     node = analysis.node
     columns = node.columns
     for exclusion in selected(rule, selection):
-        typed = type_exclusion(rule, exclusion, columns)
+        typed = type_exclusion(rule, exclusion, columns, _spellings(analysis))
         if typed.unset:
             analysis.warnings.append(_unset_warning(rule, typed))
         if typed.applied is None:
@@ -827,7 +867,7 @@ def exclusion_warnings(analysis) -> list[Diagnostic]:
                                        "'reason' says why an exclusion is disabled; remove it or set enabled: false"))
         if not exclusion.enabled:
             continue
-        typed = type_exclusion(rule, exclusion, analysis.columns)
+        typed = type_exclusion(rule, exclusion, analysis.columns, _spellings(analysis))
         if typed.unset:
             warnings.append(_unset_warning(rule, typed))
     return warnings
@@ -854,7 +894,7 @@ def describe_exclusions(analysis) -> list[str]:
         state = "enabled" if exclusion.enabled else "disabled"
         lines.append(f"  exclusion '{exclusion.name}' ({state})")
         try:
-            typed = type_exclusion(rule, exclusion, analysis.columns)
+            typed = type_exclusion(rule, exclusion, analysis.columns, _spellings(analysis))
         except RulecastError as exc:
             if exclusion.enabled:
                 errors.extend(exc.diagnostics)
