@@ -461,7 +461,7 @@ EXCLUSION_NAMES = (
     "back\\slash", "tab\tname", "😀 emoji", "`backtick`", "```fence```", "semi; colon", "a | pipe",
 )
 _KEYWORDS = ("and", "or", "not")
-_SPECIAL = '\\():<>"{}*'
+_SPECIAL = '\\():<>"{}*?~'
 _RANGE_OPS = ("<", "<=", ">", ">=")
 _TIMESPANS = ("0s", "1s", "90s", "30m", "1h", "1.5h", "12h", "1d", "2d", "10d", "100ms", "1000d")
 

@@ -45,6 +45,16 @@ INT = "column 'BulkComplaintLevel' (field 'BulkComplaintLevel') is int"
 # name -> (filter, extra YAML under the exclusion, first line of the error without the file name)
 CASES: dict[str, tuple[str, str, str]] = {
     "empty": ("", "", "14:13: error: 'filter' must not be empty"),
+    "lucene_question_mark": ("Subject:ccm?exec", "",
+                             "14:25: error: exclusion 'case': '?' is Lucene syntax, which exclusion filters do not "
+                             "support"),
+    "lucene_tilde": ("Subject:invoice~", "",
+                     "14:29: error: exclusion 'case': '~' is Lucene syntax, which exclusion filters do not support"),
+    "lucene_range": ("Subject:[a TO b]", "", "14:22: error: exclusion 'case': a Lucene range [a TO b] is not supported"),
+    "lucene_plus": ("+Subject:x", "",
+                    "14:14: error: exclusion 'case': '+' is Lucene syntax, which exclusion filters do not support"),
+    "lucene_and": ("Subject:a && Subject:b", "",
+                   "14:24: error: exclusion 'case': '&&' is Lucene syntax, which exclusion filters do not support"),
     "blank": ("   ", "", "14:13: error: 'filter' must not be empty"),
     "unknown_field": (
         "tool:*Defender*", "",

@@ -42,6 +42,16 @@ GRAMMAR_PATH = Path(__file__).with_name("exclusions.lark")
 
 # The characters that end an unquoted value unless escaped, and `*`.
 SPECIAL_CHARACTERS = '\\():<>"{}*'
+# Lucene query characters that the Kibana-style syntax reads as plain text. A
+# filter copied from a Lucene query would then silently match nothing, so an
+# unescaped one is an error, and escaping it (\? or \~) writes the character.
+LUCENE_CHARACTERS = "?~"
+_LUCENE_RANGE = re.compile(r"^[\[{].*\sTO\s.*[\]}]$")
+# `&&` or `||` between terms (before a field name, a parenthesis or `not`), or
+# `+`/`-` before a field name: inside a value, such as `*a && b*`, they are text.
+_LUCENE_OPERATOR = re.compile(
+    r"(?:&&|\|\|)(?=\s+(?:[A-Za-z_@][A-Za-z0-9_.@\-]*\s*[:<>]|\(|[nN][oO][tT]\s))"
+    r"|[+-](?=[A-Za-z_@][A-Za-z0-9_.@\-]*\s*:)")
 _INT_RANGE = {Type.INT: (-(2**31), 2**31 - 1), Type.LONG: (-(2**63), 2**63 - 1)}
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -143,11 +153,35 @@ def parse_filter(text: str) -> Term:
     if not text.strip():
         raise QueryError("the filter is empty", _span(0, max(1, len(text))),
                          "write field:value terms, e.g. Subject:*invoice*")
+    _reject_lucene_operators(text)
     try:
         tree = _lark().parse(text)
     except lark.exceptions.UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
     return _build(tree, text)
+
+
+def _reject_lucene_operators(text: str) -> None:
+    """Raise for Lucene's `&&`, `||` and `+`/`-` term prefixes outside quoted values and escapes."""
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == '"':
+            end = i + 1
+            while end < len(text) and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            i = end + 1
+            continue
+        match = _LUCENE_OPERATOR.match(text, i)
+        if match is not None and (i == 0 or text[i - 1] in " \t\r\n("):
+            operator = match.group(0)
+            words = {"&&": "and", "||": "or", "+": "a term with no prefix", "-": "not before the term"}
+            raise QueryError(f"'{operator}' is Lucene syntax, which exclusion filters do not support",
+                             _span(i, i + len(operator)), f"write {words[operator]} instead")
+        i += 1
 
 
 def _build(node: Tree | Token, text: str) -> Term:
@@ -216,12 +250,19 @@ def _decode_plain(text: str, offset: int) -> list[Segment]:
             segments.append("".join(buffer))
             buffer.clear()
 
+    if _LUCENE_RANGE.match(text):
+        raise QueryError("a Lucene range [a TO b] is not supported", _span(offset, offset + len(text)),
+                         "write the range with two comparisons: field >= a and field <= b")
     i = 0
     while i < len(text):
         char = text[i]
         if char == "\\":
             i = _decode_escape(text, i, offset, buffer, quoted=False)
             continue
+        if char in LUCENE_CHARACTERS:
+            raise QueryError(f"'{char}' is Lucene syntax, which exclusion filters do not support",
+                             _span(offset + i, offset + i + 1),
+                             f"to match the character itself, escape it as \\{char}; the only wildcard is *")
         if char == "*":
             flush()
             if not segments or segments[-1] is not STAR:
@@ -259,7 +300,7 @@ def _decode_escape(text: str, i: int, offset: int, out: list[str], quoted: bool)
     if quoted and following in ('"', "\\"):
         out.append(following)
         return i + 2
-    if not quoted and following and following in SPECIAL_CHARACTERS:
+    if not quoted and following and following in SPECIAL_CHARACTERS + LUCENE_CHARACTERS:
         out.append(following)
         return i + 2
     if not quoted:
@@ -281,7 +322,7 @@ def _decode_escape(text: str, i: int, offset: int, out: list[str], quoted: bool)
     if quoted:
         allowed = 'inside quotes, escape only \\" and \\\\ (and write \\t, \\r, \\n, \\uXXXX)'
     else:
-        allowed = ("escape only the special characters \\ ( ) : < > \" { } * and the words and, or, not; "
+        allowed = ("escape only the special characters \\ ( ) : < > \" { } * ? ~ and the words and, or, not; "
                    "or quote the value")
     raise QueryError(f"unknown escape '{shown}'", _span(offset + i, offset + i + 2), allowed)
 

@@ -42,7 +42,7 @@ from translator.diagnostics import QueryError
 from translator.sigma.mapping import LogSourceEntry, Mapping, NativeTable, Refusal
 from translator.types import Type
 
-_UNQUOTED_SPECIAL = '\\():<>"{}*'
+_UNQUOTED_SPECIAL = '\\():<>"{}*?~'
 _CONTROL = {"\t": "\\t", "\r": "\\r", "\n": "\\n"}
 _KEYWORD = re.compile(r"(?i)(?<!\S)(and|or|not)(?=\s|$)")
 _COMMA = re.compile(r"\s*,\s*")
