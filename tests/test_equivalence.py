@@ -25,6 +25,7 @@ import equivalence as eq
 import kqlexec
 import strategies as s
 from translator.types import Type
+from translator.values import parse_datetime
 
 
 def _invalid_json_parsed(compiled, events) -> bool:
@@ -79,6 +80,23 @@ def _json_null_tested(compiled, events) -> bool:
     return False
 
 
+_SUB_MICROSECOND_LITERAL = re.compile(r"datetime\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[1-9]Z)\)")
+
+
+def _sub_microsecond_literal(compiled, events) -> bool:
+    """Tell whether a datetime literal has a seventh fractional digit and an event's time is in its microsecond."""
+    literals = {parse_datetime(text) // 10 for text in _SUB_MICROSECOND_LITERAL.findall(compiled.query)}
+    if not literals:
+        return False
+    for rows in events.values():
+        for event in rows:
+            value = event.get("Timestamp")
+            ticks = parse_datetime(value) if isinstance(value, str) else None
+            if ticks is not None and ticks // 10 in literals:
+                return True
+    return False
+
+
 def _empty_text_test_on_dynamic(compiled, events) -> bool:
     """Tell whether a string operator reads a dynamic with a right side that the empty text can match."""
     for lhs in s.DYNAMIC_EXPRS:
@@ -122,6 +140,12 @@ DUCKDB_DEVIATIONS = (
         "null (docs/targets.md, Python semantics); duckdb-kql casts the JSON value to the literal's type "
         "(false == 0, 0.5 == 0) and reads null as false under not()",
         _dynamic_number_compared,
+    ),
+    eq.Deviation(
+        "a datetime literal keeps microseconds only",
+        "datetimes count 100-ns ticks (kql-semantics.md section 3), so datetime(2023-12-31T23:59:59.9999999Z) "
+        "equals an event at that time; duckdb-kql reads the literal to the microsecond",
+        _sub_microsecond_literal,
     ),
     eq.Deviation(
         "string operators read a null dynamic as empty text",
@@ -338,6 +362,15 @@ def test_duckdb_json_null_key_still_differs():
     assert eq.run_python(compiled, events) == [(9,)]
     assert eq.run_kql(compiled, "defender", events) == [(7,), (9,)]
     assert any(d.name == "a JSON null value is not null" and d.applies(compiled, events) for d in DUCKDB_DEVIATIONS)
+
+
+def test_duckdb_sub_microsecond_literal_still_differs():
+    compiled = eq.compile_query("Process | where Timestamp == datetime(2023-12-31T23:59:59.9999999Z) | project Id")
+    events = {"Process": [{"Id": 3, "Timestamp": "2023-12-31T23:59:59.9999999Z"}], "Account": []}
+    assert eq.run_python(compiled, events) == [(3,)]
+    assert eq.run_kql(compiled, "defender", events) == []
+    assert any(d.name == "a datetime literal keeps microseconds only" and d.applies(compiled, events)
+               for d in DUCKDB_DEVIATIONS)
 
 
 def test_duckdb_tostring_of_datetime_still_differs():
