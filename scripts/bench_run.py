@@ -141,11 +141,11 @@ def main() -> int:
     output = directory / "out.jsonl"
     cases = [
         ("join (seed rule)", 2 * args.events,
-         rulecast + ["run", str(SEED_RULE), "-t", f"CloudAppEvents={paths['CloudAppEvents']}",
-                     "-t", f"EmailEvents={paths['EmailEvents']}", "-f", "jsonl", "-o", str(output)],
+         rulecast + ["run", str(SEED_RULE), "--table", f"CloudAppEvents={paths['CloudAppEvents']}",
+                     "--table", f"EmailEvents={paths['EmailEvents']}", "-f", "jsonl", "-o", str(output)],
          DUCKDB_JOIN.format(cloudapp=sql_literal(paths["CloudAppEvents"]), email=sql_literal(paths["EmailEvents"]))),
         ("selective single table", args.events,
-         rulecast + ["run", str(SELECTIVE_RULE), "-t", f"CloudAppEvents={paths['CloudAppEvents']}",
+         rulecast + ["run", str(SELECTIVE_RULE), "--table", f"CloudAppEvents={paths['CloudAppEvents']}",
                      "-f", "jsonl", "-o", str(output)],
          DUCKDB_SELECTIVE.format(cloudapp=sql_literal(paths["CloudAppEvents"]))),
     ]

@@ -8,7 +8,7 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 . .venv/bin/activate
-python -m pip install --quiet --disable-pip-version-check -e .
+python -m pip install --quiet --disable-pip-version-check -e '.[sigma]'
 
 rulecast check rules/
 rulecast test rules/

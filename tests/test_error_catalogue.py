@@ -202,6 +202,12 @@ CASES: dict[str, tuple[str | bytes, str]] = {
         HEADER + 'query: "// nothing but a comment"\n',
         "4:9: error: the query is empty",
     ),
+    "syntax_nested_too_deeply": (
+        # A thousand unary minus signs: with the query, its pipeline, the where and the comparison,
+        # the 997th sign is the first expression past the 1000 levels a query may nest.
+        rule("EmailEvents\n| where UrlCount > " + "-" * 1000 + "1"),
+        "6:1018: error: the query nests too deeply (more than 1000 levels)",
+    ),
     "syntax_leading_dot_number": (
         rule("EmailEvents\n| where UrlCount > .5"),
         "6:22: error: unexpected '.'",

@@ -193,16 +193,27 @@ def test_precedence():
     # and binds tighter than or; * tighter than +; comparison looser than arithmetic.
     tree = where("a == 1 or b == 2 and c + d * 2 > 3")
     assert tree.op == "or"
-    right = tree.right
+    right = tree.operands[1]
     assert right.op == "and"
-    sum_ = right.right.left
+    sum_ = right.operands[1].left
     assert (sum_.op, sum_.right.op) == ("+", "*")
+
+
+def test_and_or_chains_are_one_node():
+    tree = where("a == 1 or b == 2 or c == 3 and d == 4 and e == 5")
+    assert tree.op == "or"
+    assert len(tree.operands) == 3
+    assert tree.operands[2].op == "and"
+    assert len(tree.operands[2].operands) == 3
+    grouped = where("(a == 1 or b == 2) or c == 3")
+    assert len(grouped.operands) == 2
+    assert grouped.operands[0].op == "or"
 
 
 def test_keywords_stay_usable_as_column_names():
     query = parse_query("T | where kind == 1 and by == 2 | project on = 1, nulls = 2")
     where_op, project = query.pipeline.operators
-    assert where_op.predicate.left.left == s.Name("kind")
+    assert where_op.predicate.operands[0].left == s.Name("kind")
     assert [a.name for a in project.items] == ["on", "nulls"]
 
 

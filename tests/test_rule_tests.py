@@ -63,9 +63,15 @@ tests:
 """, encoding="utf-8")
     status, out, _ = run_cli(capsys, "test", rule)
     assert status == 1
-    assert "  FAIL  newest first" in out
-    assert "row 2 differs:" in out
-    assert 'AccountId: expected "wrong", got "old"' in out
+    lines = out.splitlines()
+    assert lines[1] == "  FAIL  newest first"
+    # The error points at the expected value in the rule file, with the source line and a caret.
+    assert lines[2:5] == [
+        f'        {rule}:18:58: error: row 2, column AccountId: expected "wrong", got "old"',
+        '                  - {Timestamp: "2024-01-01T00:00:00Z", AccountId: wrong}',
+        "                                                                   ^",
+    ]
+    assert lines[5] == "          hint: rows are compared in order because the rule sorts, or the case sets ordered: true"
     assert out.splitlines()[-1] == "0 passed, 1 failed"
 
 
@@ -89,7 +95,8 @@ tests:
     rule.write_text(unsorted + case.replace("    expect:\n", "    expect:\n      ordered: true\n"), encoding="utf-8")
     status, out, _ = run_cli(capsys, "test", rule)
     assert status == 1
-    assert "rows compared in order" in out
+    assert "hint: rows are compared in order" in out
+    assert f'{rule}:17:58: error: row 1, column AccountId: expected "b", got "a"' in out
 
 
 def test_omitted_columns_must_be_empty(capsys, tmp_path):
@@ -106,7 +113,8 @@ tests:
 """, encoding="utf-8")
     status, out, _ = run_cli(capsys, "test", rule)
     assert status == 1
-    assert 'AccountId: expected "", got "someone"' in out
+    # The column is left out of the expected row, so the error points at the row.
+    assert f'{rule}:16:11: error: row 1, column AccountId: expected "", got "someone"' in out
 
 
 def test_bad_cases_name_their_position(capsys, tmp_path):
@@ -139,11 +147,58 @@ tests:
 """, encoding="utf-8")
     status, out, _ = run_cli(capsys, "test", rule)
     assert status == 1
-    assert f"{rule}:13:23: CloudAppEvents event 1: column Timestamp: expected a datetime" in out
-    assert "names column 'AcountId', which the output does not have (did you mean 'AccountId'?)" in out
-    assert "input file" in out and "nope.jsonl not found" in out
-    assert "expected 2 rows, got 1" in out
+    errors = [line.strip() for line in out.splitlines() if ": error: " in line]
+    assert errors == [
+        f"{rule}:13:23: error: CloudAppEvents event 1: column Timestamp: expected a datetime such as "
+        "2024-05-01T12:34:56.1234567Z, got 12",
+        f"{rule}:21:22: error: expected row 1 names column 'AcountId', which the output does not have "
+        "(did you mean 'AccountId'?)",
+        f"{rule}:24:23: error: input file {tmp_path / 'events/nope.jsonl'} not found",
+        f"{rule}:32:14: error: expected 2 rows, got 1",
+    ]
     assert out.splitlines()[-1] == "0 passed, 4 failed"
+
+
+def test_row_failures_point_at_rows(capsys, tmp_path):
+    unsorted = RULE_HEAD.replace("  | sort by Timestamp desc\n", "")
+    rule = tmp_path / "rule.yaml"
+    rule.write_text(unsorted + """\
+tests:
+  - name: one row differs, one is missing
+    input:
+      CloudAppEvents:
+        - {Timestamp: "2024-01-01T00:00:00Z", ActionType: Send, AccountId: a}
+    expect:
+      rows:
+        - {Timestamp: "2024-01-01T00:00:00Z", AccountId: b}
+        - {Timestamp: "2024-01-02T00:00:00Z", AccountId: c}
+  - name: an unexpected row
+    input:
+      CloudAppEvents:
+        - {Timestamp: "2024-01-01T00:00:00Z", ActionType: Send, AccountId: a}
+        - {Timestamp: "2024-01-01T00:00:00Z", ActionType: Send, AccountId: z}
+    expect:
+      rows:
+        - {Timestamp: "2024-01-01T00:00:00Z", AccountId: a}
+  - name: an input table the rule does not read
+    input:
+      EmailEvents: []
+    expect:
+      count: 0
+""", encoding="utf-8")
+    status, out, _ = run_cli(capsys, "test", rule)
+    assert status == 1
+    errors = [line.strip() for line in out.splitlines() if ": error: " in line]
+    assert errors == [
+        f"{rule}:14:7: error: expected 2 rows, got 1",
+        f'{rule}:15:58: error: row 1 is not in the output; in the closest output row, column AccountId: '
+        'expected "b", got "a"',
+        f"{rule}:16:11: error: row 2 is not in the output",
+        f"{rule}:23:7: error: expected 1 row, got 2",
+        f"{rule}:27:7: error: input table 'EmailEvents' is not read by the rule, which reads CloudAppEvents",
+    ]
+    assert '    {Timestamp: 2024-01-01T00:00:00.0000000Z, AccountId: "z"}' in out
+    assert out.splitlines()[-1] == "0 passed, 3 failed"
 
 
 def test_file_inputs_are_read_relative_to_the_rule(capsys, tmp_path):
@@ -213,8 +268,8 @@ def test_exclusions_apply_unless_turned_off(capsys, tmp_path):
     status, out, _ = run_cli(capsys, "test", rule, "--exclusions", "none")
     assert status == 1
     assert "  FAIL  the mail service is excluded" in out
-    assert "expected 3 rows, got 4" in out
-    assert 'AccountId: expected "svc-mail-2", got "SVC-Mail"' in out
+    assert "error: expected 3 rows, got 4" in out
+    assert 'error: row 2, column AccountId: expected "svc-mail-2", got "SVC-Mail"' in out
 
 
 def test_exclusions_option_errors_match_compile(capsys, tmp_path):

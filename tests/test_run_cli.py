@@ -50,7 +50,7 @@ def inputs(tmp_path):
 
 def test_run_jsonl_output_sorted_and_formatted(capsys, inputs):
     cloudapp, email = inputs
-    status, out, err = run_cli(capsys, "run", SEED, "-t", f"CloudAppEvents={cloudapp}", "-t", f"EmailEvents={email}",
+    status, out, err = run_cli(capsys, "run", SEED, "--table", f"CloudAppEvents={cloudapp}", "--table", f"EmailEvents={email}",
                                "-f", "jsonl")
     assert status == 0
     rows = [json.loads(line) for line in out.splitlines()]
@@ -64,7 +64,7 @@ def test_run_jsonl_output_sorted_and_formatted(capsys, inputs):
 
 def test_run_reports_malformed_lines_with_positions(capsys, inputs):
     cloudapp, email = inputs
-    status, _, err = run_cli(capsys, "run", SEED, "-t", f"CloudAppEvents={cloudapp}", "-t", f"EmailEvents={email}",
+    status, _, err = run_cli(capsys, "run", SEED, "--table", f"CloudAppEvents={cloudapp}", "--table", f"EmailEvents={email}",
                              "-f", "jsonl")
     assert status == 0
     assert f"{cloudapp}:2:1: warning: invalid JSON" in err
@@ -77,7 +77,7 @@ def test_run_reports_malformed_lines_with_positions(capsys, inputs):
 def test_run_strict_fails_without_output(capsys, inputs, tmp_path):
     cloudapp, email = inputs
     target = tmp_path / "out.csv"
-    status, out, err = run_cli(capsys, "run", SEED, "-t", f"CloudAppEvents={cloudapp}", "-t", f"EmailEvents={email}",
+    status, out, err = run_cli(capsys, "run", SEED, "--table", f"CloudAppEvents={cloudapp}", "--table", f"EmailEvents={email}",
                                "--strict", "-o", target)
     assert status == 1
     assert out == ""
@@ -90,7 +90,7 @@ def test_run_strict_checks_lines_the_prefilter_would_skip(capsys, tmp_path):
     # The broken line does not contain the rule's literal, so only --strict parses it.
     cloudapp = write_lines(tmp_path / "c.jsonl", [json.dumps(RELEASE), '{"ActionType": "Send", "Timestamp": 5}'])
     email = write_lines(tmp_path / "e.jsonl", [json.dumps(MESSAGE)])
-    args = ["run", SEED, "-t", f"CloudAppEvents={cloudapp}", "-t", f"EmailEvents={email}", "-f", "jsonl"]
+    args = ["run", SEED, "--table", f"CloudAppEvents={cloudapp}", "--table", f"EmailEvents={email}", "-f", "jsonl"]
     status, out, err = run_cli(capsys, *args)
     assert status == 0
     assert len(out.splitlines()) == 1
@@ -103,7 +103,7 @@ def test_run_strict_checks_lines_the_prefilter_would_skip(capsys, tmp_path):
 def test_run_csv_and_table(capsys, inputs, tmp_path):
     cloudapp, email = inputs
     target = tmp_path / "out.csv"
-    status, _, err = run_cli(capsys, "run", SEED, "-t", f"CloudAppEvents={cloudapp}", "-t", f"EmailEvents={email}",
+    status, _, err = run_cli(capsys, "run", SEED, "--table", f"CloudAppEvents={cloudapp}", "--table", f"EmailEvents={email}",
                              "-f", "csv", "-o", target)
     assert status == 0
     table = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8"))))
@@ -111,7 +111,7 @@ def test_run_csv_and_table(capsys, inputs, tmp_path):
     assert table[1][0] == "2024-05-14T08:00:00.0000000Z"
     assert table[1][1] == ""
     assert len(table) == 3
-    status, out, _ = run_cli(capsys, "run", SEED, "-t", f"CloudAppEvents={cloudapp}", "-t", f"EmailEvents={email}")
+    status, out, _ = run_cli(capsys, "run", SEED, "--table", f"CloudAppEvents={cloudapp}", "--table", f"EmailEvents={email}")
     assert status == 0
     lines = out.splitlines()
     assert lines[0].startswith("ReleaseTime ")
@@ -121,11 +121,11 @@ def test_run_csv_and_table(capsys, inputs, tmp_path):
 def test_run_usage_errors(capsys, inputs, tmp_path):
     cloudapp, email = inputs
     cases = [
-        (["-t", f"CloudAppEvents={cloudapp}"], "no input for table EmailEvents"),
-        (["-t", f"CloudAppEvents={cloudapp}", "-t", f"Emails={email}"], "the rule does not read table 'Emails'"),
-        (["-t", f"CloudAppEvents={tmp_path / 'nope.jsonl'}", "-t", f"EmailEvents={email}"], "file not found"),
-        (["-t", "CloudAppEvents", "-t", f"EmailEvents={email}"], "invalid --table 'CloudAppEvents'"),
-        (["-t", f"CloudAppEvents={cloudapp}", "-t", f"EmailEvents={email}", "--now", "soon"], "invalid datetime 'soon'"),
+        (["--table", f"CloudAppEvents={cloudapp}"], "no input for table EmailEvents"),
+        (["--table", f"CloudAppEvents={cloudapp}", "--table", f"Emails={email}"], "the rule does not read table 'Emails'"),
+        (["--table", f"CloudAppEvents={tmp_path / 'nope.jsonl'}", "--table", f"EmailEvents={email}"], "file not found"),
+        (["--table", "CloudAppEvents", "--table", f"EmailEvents={email}"], "invalid --table 'CloudAppEvents'"),
+        (["--table", f"CloudAppEvents={cloudapp}", "--table", f"EmailEvents={email}", "--now", "soon"], "invalid datetime 'soon'"),
     ]
     for extra, message in cases:
         status, _, err = run_cli(capsys, "run", SEED, *extra)
@@ -137,7 +137,7 @@ def test_run_invalid_rule_exits_1(capsys, tmp_path):
     rule = tmp_path / "bad.yaml"
     rule.write_text(SELECTIVE.read_text(encoding="utf-8").replace('ActionType == "Add', 'ActionTyp == "Add'),
                     encoding="utf-8")
-    status, _, err = run_cli(capsys, "run", rule, "-t", f"CloudAppEvents={rule}")
+    status, _, err = run_cli(capsys, "run", rule, "--table", f"CloudAppEvents={rule}")
     assert status == 1
     assert f"{rule}:" in err
     assert "unknown column 'ActionTyp'" in err
@@ -154,7 +154,7 @@ def test_run_prefilter_respects_json_escapes_and_case(capsys, tmp_path):
         json.dumps({**base, "ActionType": "Send", "ReportId": "other"}),
     ]
     cloudapp = write_lines(tmp_path / "c.jsonl", lines)
-    status, out, _ = run_cli(capsys, "run", SELECTIVE, "-t", f"CloudAppEvents={cloudapp}", "-f", "jsonl")
+    status, out, _ = run_cli(capsys, "run", SELECTIVE, "--table", f"CloudAppEvents={cloudapp}", "-f", "jsonl")
     assert status == 0
     assert [json.loads(line)["ReportId"] for line in out.splitlines()] == ["plain", "escaped"]
 
@@ -170,7 +170,7 @@ def test_run_reads_large_files_in_chunks(capsys, tmp_path, monkeypatch):
     cloudapp = write_lines(tmp_path / "c.jsonl", lines)
     email = write_lines(tmp_path / "e.jsonl", [json.dumps(MESSAGE)])
     for extra in ([], ["--no-prefilter"]):
-        status, out, err = run_cli(capsys, "run", SEED, "-t", f"CloudAppEvents={cloudapp}", "-t",
+        status, out, err = run_cli(capsys, "run", SEED, "--table", f"CloudAppEvents={cloudapp}", "--table",
                                    f"EmailEvents={email}", "-f", "jsonl", *extra)
         assert status == 0
         assert len(out.splitlines()) == 49
@@ -186,7 +186,7 @@ def test_run_prefilter_with_dense_backslashes(capsys, tmp_path):
     lines.append(json.dumps({**base, "ActionType": "Add-MailboxPermission", "ReportId": "escaped"}).replace(
         "Add-MailboxPermission", "Add-Mailbox\\u0050ermission"))
     cloudapp = write_lines(tmp_path / "c.jsonl", lines)
-    status, out, _ = run_cli(capsys, "run", SELECTIVE, "-t", f"CloudAppEvents={cloudapp}", "-f", "jsonl")
+    status, out, _ = run_cli(capsys, "run", SELECTIVE, "--table", f"CloudAppEvents={cloudapp}", "-f", "jsonl")
     assert status == 0
     assert [json.loads(line)["ReportId"] for line in out.splitlines()] == ["escaped"]
 
@@ -214,7 +214,7 @@ def test_run_applies_exclusions_unless_turned_off(capsys, tmp_path):
         for account in ("alice", "SVC-MAIL", "svc-mail-2")])
 
     def accounts(*extra: str) -> list[str]:
-        status, out, err = run_cli(capsys, "run", rule, "-t", f"CloudAppEvents={events}", "-f", "jsonl", *extra)
+        status, out, err = run_cli(capsys, "run", rule, "--table", f"CloudAppEvents={events}", "-f", "jsonl", *extra)
         assert status == 0, err
         return [json.loads(line)["AccountId"] for line in out.splitlines()]
 
@@ -223,18 +223,18 @@ def test_run_applies_exclusions_unless_turned_off(capsys, tmp_path):
     assert accounts("--exclusions", "mail service") == ["alice", "svc-mail-2"]
     assert accounts("--exclusions", "none") == ["alice", "SVC-MAIL", "svc-mail-2"]
 
-    status, out, err = run_cli(capsys, "run", rule, "-t", f"CloudAppEvents={events}", "--exclusions", "mail")
+    status, out, err = run_cli(capsys, "run", rule, "--table", f"CloudAppEvents={events}", "--exclusions", "mail")
     assert (status, out) == (2, "")
     assert err == "rulecast: error: --exclusions: no exclusion named 'mail'; exclusions: 'mail service'\n"
 
 
 def test_run_warns_about_an_unset_placeholder(capsys, inputs):
     cloudapp, email = inputs
-    status, _, err = run_cli(capsys, "run", SEED, "-t", f"CloudAppEvents={cloudapp}", "-t", f"EmailEvents={email}")
+    status, _, err = run_cli(capsys, "run", SEED, "--table", f"CloudAppEvents={cloudapp}", "--table", f"EmailEvents={email}")
     assert status == 0
     assert "warning: exclusion 'Scheduled quarantine release by security team': placeholder " \
            "security_team_account unset" in err
-    status, _, err = run_cli(capsys, "run", SEED, "-t", f"CloudAppEvents={cloudapp}", "-t", f"EmailEvents={email}",
+    status, _, err = run_cli(capsys, "run", SEED, "--table", f"CloudAppEvents={cloudapp}", "--table", f"EmailEvents={email}",
                              "--exclusions", "none")
     assert status == 0
     assert "placeholder" not in err

@@ -427,6 +427,6 @@ def test_run_imported_not_selection_filter(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["import", "sigma", str(source), "-o", str(out)]) == 0
     capsys.readouterr()
-    assert main(["run", str(out / "whoami.yaml"), "-t", f"DeviceProcessEvents={events}", "-f", "jsonl"]) == 0
+    assert main(["run", str(out / "whoami.yaml"), "--table", f"DeviceProcessEvents={events}", "-f", "jsonl"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert [r["ProcessCommandLine"] for r in rows] == ["whoami /all", "whoami", "whoami /priv"]

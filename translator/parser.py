@@ -21,6 +21,11 @@ from translator.values import LiteralError, parse_datetime, parse_timespan_liter
 
 GRAMMAR_PATH = Path(__file__).with_name("query.lark")
 
+# The deepest nesting of the parse tree a query may have. Each `not(` adds two
+# levels (the call and its arguments), each parenthesis in `a or (b and (...))`
+# one, and parentheses around a single operand none.
+MAX_DEPTH = 1000
+
 SUPPORTED_OPERATORS = (
     "where",
     "project",
@@ -67,12 +72,39 @@ def parse_query(text: str) -> s.Query:
         tree = _lark().parse(text)
     except lark.exceptions.UnexpectedInput as exc:
         raise _describe_parse_error(text, exc) from None
+    _check_depth(tree)
     try:
         return _Builder(text).transform(tree)
     except lark.exceptions.VisitError as exc:
         if isinstance(exc.orig_exc, QueryError):
             raise exc.orig_exc from None
         raise
+
+
+def _check_depth(tree: lark.Tree) -> None:
+    """Raise `QueryError` at the first sub-expression nested more than `MAX_DEPTH` levels deep.
+
+    The tree builder, the resolver and the backends all recurse once or more
+    per level, so the limit keeps them within the stack that `translator.cli`
+    gives them. Parentheses around a single operand add no level, and a chain
+    of `and` or of `or` is one level whatever its length.
+    """
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise too_deep_error(_meta_span(node.meta))
+        stack.extend((child, depth + 1) for child in reversed(node.children) if isinstance(child, lark.Tree))
+
+
+def too_deep_error(span: Span, limit: int = MAX_DEPTH) -> QueryError:
+    """Return the error for a query nested more than `limit` levels deep, pointing at `span`."""
+    return QueryError(
+        f"the query nests too deeply (more than {limit} levels)",
+        span,
+        "flatten the expression. A list of values needs no nesting: write Column in (\"a\", \"b\") or one chain of 'or'",
+        length=1,
+    )
 
 
 # ------------------------------------------------------------------ errors
@@ -412,10 +444,10 @@ class _Builder(Transformer):
     # --- expressions
 
     def or_(self, meta, children):
-        return s.Binary("or", children[0], children[1], _meta_span(meta))
+        return s.Logical("or", tuple(children), _meta_span(meta))
 
     def and_(self, meta, children):
-        return s.Binary("and", children[0], children[1], _meta_span(meta))
+        return s.Logical("and", tuple(children), _meta_span(meta))
 
     def _binary(op):  # noqa: N805 - a factory used in the class body
         def build(self, meta, children):

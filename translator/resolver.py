@@ -566,8 +566,6 @@ class _Resolver:
 
     def x_Binary(self, node: s.Binary, scope: _Scope) -> ir.Expr:
         op = node.op
-        if op in ("and", "or"):
-            return self.logical(node, scope)
         left = self.expr(node.left, scope)
         right = self.expr(node.right, scope)
         if op in ("==", "!="):
@@ -615,12 +613,12 @@ class _Resolver:
         if right.type is not Type.STRING:
             raise QueryError(f"'{op}' needs a string on the right, not {right.type}", node.right.span)
 
-    def logical(self, node: s.Binary, scope: _Scope) -> ir.Expr:
+    def x_Logical(self, node: s.Logical, scope: _Scope) -> ir.Expr:
         operands: list[ir.Expr] = []
-        for side in (node.left, node.right):
-            expr = self.expr(side, scope)
+        for operand in node.operands:
+            expr = self.expr(operand, scope)
             if expr.type is not Type.BOOL:
-                raise QueryError(f"'{node.op}' needs bool operands, not {expr.type}", side.span)
+                raise QueryError(f"'{node.op}' needs bool operands, not {expr.type}", operand.span)
             if isinstance(expr, ir.Logical) and expr.op == node.op:
                 operands.extend(expr.operands)
             else:

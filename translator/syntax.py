@@ -51,11 +51,20 @@ class Star:
 
 @dataclass(frozen=True)
 class Binary:
-    """A binary operator in its KQL spelling: `==`, `and`, `+`, `!contains_cs`, `matches regex`..."""
+    """A binary operator in its KQL spelling: `==`, `+`, `!contains_cs`, `matches regex`... (`and`/`or` are `Logical`)."""
 
     op: str
     left: "Expr"
     right: "Expr"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Logical:
+    """A chain of `and` or of `or` with two or more operands, in source order."""
+
+    op: str
+    operands: tuple["Expr", ...]
     span: Span = _span()
 
 
@@ -84,7 +93,7 @@ class NegateExpr:
     span: Span = _span()
 
 
-Expr = Union[Lit, Name, Member, CallExpr, Star, Binary, InExpr, BetweenExpr, NegateExpr]
+Expr = Union[Lit, Name, Member, CallExpr, Star, Binary, Logical, InExpr, BetweenExpr, NegateExpr]
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from translator.compiler import analyze, rule_files
+    from translator.commands.paths import exit_status, expand
+    from translator.compiler import analyze
     from translator.exclusions import describe_exclusions
     from translator.rule import load_rule
 
     checked = failed = 0
-    paths = list(rule_files(args.paths))
+    paths, missing = expand(args.paths)
     sigma = _check_sigma(paths, args)
     for path in paths:
         checked += 1
@@ -46,11 +47,12 @@ def run(args) -> int:
             for line in exclusion_lines:
                 print(line)
     if checked == 0:
-        print("rulecast: error: no rule files found (looked for *.yaml and *.yml)", file=sys.stderr)
+        if not missing:
+            print("rulecast: error: no rule files found (looked for *.yaml and *.yml)", file=sys.stderr)
         return 2
     summary = f"{checked} rule{'s' if checked != 1 else ''} checked, {failed} invalid"
     print(summary, file=sys.stderr if failed else sys.stdout)
-    return 1 if failed else 0
+    return exit_status(missing, failed)
 
 
 def _check_sigma(paths, args) -> dict:
@@ -60,12 +62,17 @@ def _check_sigma(paths, args) -> dict:
     targets that refuse it are listed as warnings with their reasons.
     """
     from backends import available_targets, get_target
+    from translator.commands.sigma_support import pysigma_installed
+    from translator.commands.sigma_support import report_missing as report_sigma_missing
     from translator.sigma.cli import load_set
     from translator.sigma.rules import analysis_for, is_sigma_file
 
     sigma_paths = [p for p in paths if is_sigma_file(p)]
     if not sigma_paths:
         return {}
+    if not pysigma_installed():
+        report_sigma_missing(sigma_paths)
+        return {p: 1 for p in sigma_paths}
     try:
         sigma_set, per_file, failures = load_set(sigma_paths, args)
     except RulecastError as exc:

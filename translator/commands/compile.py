@@ -32,7 +32,9 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from backends import CompileSettings, available_targets, get_target
-    from translator.compiler import analyze, rule_files
+    from translator.commands import sigma_support
+    from translator.commands.paths import exit_status, expand
+    from translator.compiler import analyze
     from translator.exclusions import apply_exclusions
     from translator.rule import load_rule
 
@@ -60,12 +62,17 @@ def run(args) -> int:
     failed = 0
     outputs: list[tuple[Path, str, str]] = []
     loaded_rules = []
-    paths = list(rule_files(args.paths))
+    paths, missing = expand(args.paths)
     if not paths:
-        print("rulecast: error: no rule files found (looked for *.yaml and *.yml)", file=sys.stderr)
+        if not missing:
+            print("rulecast: error: no rule files found (looked for *.yaml and *.yml)", file=sys.stderr)
         return 2
     sigma_paths = set(_sigma_paths(paths))
-    if sigma_paths:
+    per_file: dict = {}
+    if sigma_paths and not sigma_support.pysigma_installed():
+        sigma_support.report_missing(p for p in paths if p in sigma_paths)
+        failed += len(sigma_paths)
+    elif sigma_paths:
         from translator.sigma.cli import compile_documents, load_set
 
         try:
@@ -116,7 +123,7 @@ def run(args) -> int:
         if status is not None:
             return status
     _emit(outputs, args.output)
-    return 1 if failed else 0
+    return exit_status(missing, failed)
 
 
 def _sigma_paths(paths: list[Path]) -> list[Path]:

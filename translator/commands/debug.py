@@ -26,10 +26,13 @@ def add_parser(subparsers) -> None:
 
 
 def run_ir(args) -> int:
+    from translator.commands.paths import require_file
     from translator.compiler import analyze
     from translator.irdump import columns_table, dump
     from translator.rule import load_rule
 
+    if not require_file(args.rule):
+        return 2
     try:
         analysis = analyze(load_rule(args.rule), args.platform)
     except RulecastError as exc:
@@ -45,9 +48,12 @@ def run_ir(args) -> int:
 
 
 def run_ast(args) -> int:
+    from translator.commands.paths import require_file
     from translator.compiler import parse
     from translator.rule import load_rule
 
+    if not require_file(args.rule):
+        return 2
     try:
         query = parse(load_rule(args.rule))
     except RulecastError as exc:

@@ -20,15 +20,22 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from translator.compiler import rule_files
+    from translator.commands.paths import exit_status, expand
+    from translator.commands.sigma_support import INSTALL_COMMAND, pysigma_installed
     from translator.diagnostics import RulecastError
+
+    if not pysigma_installed():
+        print(f"rulecast: error: importing Sigma rules needs pySigma, which is not installed; "
+              f"install it with {INSTALL_COMMAND}", file=sys.stderr)
+        return 2
     from translator.sigma.cli import load_set, output_stem
     from translator.sigma.importer import import_document
     from translator.sigma.mapping import Refusal
 
-    paths = list(rule_files(args.paths))
+    paths, missing = expand(args.paths)
     if not paths:
-        print("rulecast: error: no Sigma files found (looked for *.yaml and *.yml)", file=sys.stderr)
+        if not missing:
+            print("rulecast: error: no Sigma files found (looked for *.yaml and *.yml)", file=sys.stderr)
         return 2
     try:
         sigma_set, per_file, failures = load_set(paths, args)
@@ -66,4 +73,4 @@ def run(args) -> int:
             if len(outputs) > 1:
                 sys.stdout.write(("\n" if index else "") + f"# ==> {stem}.yaml <==\n")
             sys.stdout.write(text)
-    return 1 if failed else 0
+    return exit_status(missing, failed)

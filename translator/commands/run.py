@@ -19,8 +19,9 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("run", help="run a rule on JSON Lines files with the python target")
     parser.add_argument("rule", metavar="RULE", help="the rule file")
     parser.add_argument(
-        "-t", "--table", action="append", default=[], metavar="NAME=PATH",
-        help="JSON Lines file (plain or gzip) holding the events of table NAME; repeat per table",
+        "--table", action="append", default=[], metavar="NAME=PATH",
+        help="JSON Lines file (plain or gzip) holding the events of table NAME; repeat per table "
+             "(no short form: -t is --target in rulecast compile)",
     )
     parser.add_argument("-f", "--format", choices=FORMATS, default="table", help="output format (default: table)")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the result to FILE instead of stdout")
@@ -43,8 +44,8 @@ def usage_error(message: str) -> int:
 
 
 def run(args) -> int:
-    from backends.python import generate_module, load_module
-    from translator.compiler import analyze
+    from translator.commands.paths import require_file
+    from translator.compiler import analyze, python_module
     from translator.exclusions import apply_exclusions
     from translator.jsonl import ErrorLog, Progress, file_size, read_rows
     from translator.rule import load_rule
@@ -53,6 +54,8 @@ def run(args) -> int:
     status = exclusion_option.selection_error(args.exclusions)
     if status is not None:
         return status
+    if not require_file(args.rule):
+        return 2
     try:
         rule = load_rule(args.rule)
     except RulecastError as exc:
@@ -64,12 +67,12 @@ def run(args) -> int:
     try:
         analysis = analyze(rule, "defender")
         analysis.node = apply_exclusions(analysis, args.exclusions)
+        for warning in analysis.warnings:
+            print(warning.render(), file=sys.stderr)
+        module = python_module(analysis)
     except RulecastError as exc:
         print(exc.render(), file=sys.stderr)
         return 1
-    for warning in analysis.warnings:
-        print(warning.render(), file=sys.stderr)
-    module = load_module(generate_module(analysis))
 
     paths: dict[str, str] = {}
     for spec in args.table:

@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass, field
 
 from translator.commands import exclusion_option
-from translator.diagnostics import RulecastError
+from translator.diagnostics import Diagnostic, Location, RulecastError
 
 MAX_SHOWN_ROWS = 10  # rows printed per side of a failing comparison
 
@@ -44,12 +44,13 @@ class Outcome:
 
 
 def run(args) -> int:
-    from translator.compiler import rule_files
+    from translator.commands.paths import exit_status, expand
     from translator.rule import load_rule
 
-    paths = list(rule_files(args.paths))
+    paths, missing = expand(args.paths)
     if not paths:
-        print("rulecast test: error: no rule files found (looked for *.yaml and *.yml)", file=sys.stderr)
+        if not missing:
+            print("rulecast test: error: no rule files found (looked for *.yaml and *.yml)", file=sys.stderr)
         return 2
     status = exclusion_option.selection_error(args.exclusions)
     if status is not None:
@@ -91,7 +92,7 @@ def run(args) -> int:
                 for problem in outcome.problems:
                     print(_indent(problem, 8))
     print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return exit_status(missing, failed)
 
 
 def _indent(text: str, width: int) -> str:
@@ -103,8 +104,8 @@ def test_rule(rule, exclusions: str = "all") -> list[Outcome]:
 
     Warnings (an exclusion's unset placeholder) are printed on stderr.
     """
-    from backends.python import generate_module, is_ordered, load_module
-    from translator.compiler import analyze
+    from backends.python import is_ordered
+    from translator.compiler import analyze, python_module
     from translator.exclusions import apply_exclusions
 
     if not rule.tests:
@@ -113,7 +114,7 @@ def test_rule(rule, exclusions: str = "all") -> list[Outcome]:
     analysis.node = apply_exclusions(analysis, exclusions)
     for warning in analysis.warnings:
         print(warning.render(), file=sys.stderr)
-    module = load_module(generate_module(analysis))
+    module = python_module(analysis)
     ordered_rule = is_ordered(analysis.node)
     return [run_case(rule, module, case, ordered_rule) for case in rule.tests]
 
@@ -123,9 +124,9 @@ def run_case(rule, module, case, ordered_rule: bool) -> Outcome:
     inputs: dict[str, list] = {}
     for table, events in case.input.items():
         if table not in module.TABLES:
-            location = rule.location(("tests", case.index, "input", table), key=True)
-            outcome.problems.append(f"{location.path}:{location.line}:{location.column}: input table '{table}' "
-                                    f"is not read by the rule, which reads {', '.join(module.TABLES)}")
+            outcome.problems.append(problem(
+                rule, ("tests", case.index, "input", table),
+                f"input table '{table}' is not read by the rule, which reads {', '.join(module.TABLES)}", key=True))
             continue
         if isinstance(events, str):
             inputs[table] = load_file_rows(rule, module, case, table, events, outcome)
@@ -136,17 +137,30 @@ def run_case(rule, module, case, ordered_rule: bool) -> Outcome:
     actual = list(module.run_rows(inputs))
     columns = list(module.COLUMNS)
     expect = case.expect
-    if "count" in expect and len(actual) != expect["count"]:
-        outcome.problems.append(f"expected {expect['count']} row{'s' if expect['count'] != 1 else ''}, got {len(actual)}")
-        if "rows" not in expect:
-            outcome.problems.append(show_rows("actual rows", actual, columns))
+    expect_path = ("tests", case.index, "expect")
+    # With rows of the same number, the comparison of rows below reports a wrong count.
+    count_in_rows = "rows" in expect and len(expect["rows"]) == expect.get("count")
+    if "count" in expect and len(actual) != expect["count"] and not count_in_rows:
+        details = None if "rows" in expect else show_rows("actual rows", actual, columns)
+        outcome.problems.append(problem(rule, expect_path + ("count",), f"expected {_rows(expect['count'])}, "
+                                                                        f"got {len(actual)}", details=details))
     if "rows" in expect:
         expected = convert_expected(rule, case, columns, outcome)
-        if outcome.problems and expected is None:
+        if expected is None:
             return outcome
         ordered = expect.get("ordered", ordered_rule)
-        outcome.problems.extend(compare(expected, actual, columns, ordered))
+
+        def locate(*path) -> Location:
+            # The list itself is located at its key: a block list's own position is its first row.
+            return rule.location(expect_path + ("rows",) + path, key=not path)
+
+        outcome.problems.extend(compare(expected, actual, columns, ordered, locate))
     return outcome
+
+
+def problem(rule, path: tuple, message: str, key: bool = False, details: str | None = None) -> str:
+    """Render an error at the value (or key) `path` of the rule file, with optional indented detail lines."""
+    return _error(rule.location(path, key=key), message, details)
 
 
 def load_file_rows(rule, module, case, table: str, relative: str, outcome: Outcome) -> list:
@@ -154,8 +168,7 @@ def load_file_rows(rule, module, case, table: str, relative: str, outcome: Outco
 
     path = rule.directory / relative
     if not path.is_file():
-        location = rule.location(("tests", case.index, "input", table))
-        outcome.problems.append(f"{location.path}:{location.line}:{location.column}: input file {path} not found")
+        outcome.problems.append(problem(rule, ("tests", case.index, "input", table), f"input file {path} not found"))
         return []
     errors = ErrorLog()
 
@@ -174,9 +187,8 @@ def convert_inline(rule, module, case, table: str, events: list, outcome: Outcom
         try:
             rows.append(module.coerce(table, event))
         except module.MalformedEvent as exc:
-            location = rule.location(("tests", case.index, "input", table, index, exc.column))
-            outcome.problems.append(f"{location.path}:{location.line}:{location.column}: "
-                                    f"{table} event {index + 1}: {exc}")
+            outcome.problems.append(problem(rule, ("tests", case.index, "input", table, index, exc.column),
+                                            f"{table} event {index + 1}: {exc}"))
     return rows
 
 
@@ -184,28 +196,31 @@ def convert_inline(rule, module, case, table: str, events: list, outcome: Outcom
 
 
 def convert_expected(rule, case, columns, outcome: Outcome) -> list | None:
+    """Return the expected rows with typed values, or None after adding a problem for each value that is invalid."""
+    from translator.diagnostics import did_you_mean
+
     types = dict(columns)
     converted = []
+    invalid = False
     for index, row in enumerate(case.expect["rows"]):
         typed = {}
         for name, value in row.items():
-            location = rule.location(("tests", case.index, "expect", "rows", index, name))
-            where = f"{location.path}:{location.line}:{location.column}"
+            path = ("tests", case.index, "expect", "rows", index, name)
             if name not in types:
-                from translator.diagnostics import did_you_mean
-
                 hint = did_you_mean(str(name), types) or "output columns: " + ", ".join(types)
-                outcome.problems.append(f"{where}: expected row {index + 1} names column '{name}', "
-                                        f"which the output does not have ({hint})")
+                outcome.problems.append(problem(rule, path, f"expected row {index + 1} names column '{name}', "
+                                                            f"which the output does not have ({hint})"))
+                invalid = True
                 continue
             try:
                 typed[name] = expected_value(value, types[name])
             except ValueError as exc:
-                outcome.problems.append(f"{where}: expected row {index + 1}, column {name}: {exc}")
+                outcome.problems.append(problem(rule, path, f"expected row {index + 1}, column {name}: {exc}"))
+                invalid = True
         for name, kind in columns:
             typed.setdefault(name, "" if kind == "string" else None)
         converted.append(typed)
-    return None if outcome.problems else converted
+    return None if invalid else converted
 
 
 def expected_value(value, kind: str):
@@ -276,59 +291,73 @@ def same_row(expected: dict, actual: dict, columns) -> bool:
     return all(same(expected[name], actual[name]) for name, _ in columns)
 
 
-def compare(expected: list, actual: list, columns, ordered: bool) -> list[str]:
-    """Return the differences between expected and actual rows, as printable lines."""
-    problems: list[str] = []
+def compare(expected: list, actual: list, columns, ordered: bool, locate) -> list[str]:
+    """Return the differences between expected and actual rows, each an error rendered at its place in the rule file.
+
+    `locate(index, column)` returns the `Location` of an expected value,
+    `locate(index)` that of an expected row and `locate()` that of the list.
+    """
     if ordered:
-        for index, (want, got) in enumerate(zip(expected, actual), start=1):
-            if not same_row(want, got, columns):
-                problems.append(f"row {index} differs:\n" + column_diff(want, got, columns))
-        if len(expected) != len(actual):
-            problems.insert(0, f"expected {len(expected)} rows, got {len(actual)}")
-            extra = actual[len(expected):]
-            if extra:
-                problems.append(show_rows("unexpected rows at the end", extra, columns))
-            missing = expected[len(actual):]
-            if missing:
-                problems.append(show_rows("missing rows at the end", missing, columns))
-        if problems:
-            problems.insert(0, "rows compared in order (the rule sorts, or the case sets ordered: true)")
-        return problems
+        return _compare_in_order(expected, actual, columns, locate)
     remaining = list(actual)
-    missing = []
-    for want in expected:
-        for index, got in enumerate(remaining):
+    missing: list[int] = []
+    for index, want in enumerate(expected):
+        for position, got in enumerate(remaining):
             if same_row(want, got, columns):
-                del remaining[index]
+                del remaining[position]
                 break
         else:
-            missing.append(want)
-    if not missing and not remaining:
-        return []
-    if len(expected) != len(actual):
-        problems.append(f"expected {len(expected)} rows, got {len(actual)}")
-    for want in missing:
+            missing.append(index)
+    problems: list[str] = []
+    for index in missing:
+        want = expected[index]
         closest = max(remaining, key=lambda got: _agreement(want, got, columns), default=None)
         if closest is None:
-            problems.append("missing row:\n" + _indent(row_text(want, columns), 2))
-        else:
-            remaining.remove(closest)
-            problems.append("row differs from the closest actual row:\n" + column_diff(want, closest, columns))
-    if remaining:
-        problems.append(show_rows("unexpected rows", remaining, columns))
+            problems.append(_error(locate(index), f"row {index + 1} is not in the output"))
+            continue
+        remaining.remove(closest)
+        for name, kind in columns:
+            if not same(want[name], closest[name]):
+                problems.append(_error(locate(index, name),
+                                       f"row {index + 1} is not in the output; in the closest output row, column "
+                                       f"{name}: expected {display(want[name], kind)}, got {display(closest[name], kind)}"))
+    if len(expected) != len(actual):
+        # Each missing row took its closest actual row, so what remains is the surplus.
+        details = show_rows("unexpected rows", remaining, columns) if remaining else None
+        problems.insert(0, _error(locate(), f"expected {_rows(len(expected))}, got {len(actual)}", details))
     return problems
+
+
+def _compare_in_order(expected: list, actual: list, columns, locate) -> list[str]:
+    problems: list[str] = []
+    if len(expected) != len(actual):
+        extra = actual[len(expected):]
+        details = show_rows("unexpected rows at the end", extra, columns) if extra else None
+        problems.append(_error(locate(), f"expected {_rows(len(expected))}, got {len(actual)}", details))
+    for index, (want, got) in enumerate(zip(expected, actual)):
+        for name, kind in columns:
+            if not same(want[name], got[name]):
+                problems.append(_error(locate(index, name), f"row {index + 1}, column {name}: "
+                                                            f"expected {display(want[name], kind)}, "
+                                                            f"got {display(got[name], kind)}"))
+    for index in range(len(actual), len(expected)):
+        problems.append(_error(locate(index), f"row {index + 1} is missing at the end of the output"))
+    if problems:
+        problems[0] += "\n  hint: rows are compared in order because the rule sorts, or the case sets ordered: true"
+    return problems
+
+
+def _error(location: Location, message: str, details: str | None = None) -> str:
+    text = Diagnostic("error", message, location).render()
+    return text if details is None else text + "\n" + _indent(details, 2)
+
+
+def _rows(count: int) -> str:
+    return f"{count} row{'s' if count != 1 else ''}"
 
 
 def _agreement(want: dict, got: dict, columns) -> int:
     return sum(1 for name, _ in columns if same(want[name], got[name]))
-
-
-def column_diff(want: dict, got: dict, columns) -> str:
-    lines = []
-    for name, kind in columns:
-        if not same(want[name], got[name]):
-            lines.append(f"  {name}: expected {display(want[name], kind)}, got {display(got[name], kind)}")
-    return "\n".join(lines)
 
 
 def show_rows(title: str, rows: list, columns) -> str:
