@@ -104,7 +104,7 @@ DEFAULT_ENTITY_COLUMNS: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]
                  ("AadUserId", ("AccountObjectId", "InitiatingProcessAccountObjectId")),
                  ("Sid", ("AccountSid", "InitiatingProcessAccountSid")))),
     # Defender XDR's DeviceName is the device's fully qualified name. Its
-    # DeviceId is Defender's own device id, which no Host identifier holds
+    # DeviceId is Defender's own device id, which fits no Host identifier
     # (AzureID is an Azure resource id), so it is left unmapped.
     ("Host", (("FullName", ("DeviceName",)),)),
     ("Mailbox", (("MailboxPrimaryAddress", ("RecipientEmailAddress",)), ("ExternalDirectoryObjectId", ("RecipientObjectId",)))),

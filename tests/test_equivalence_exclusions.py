@@ -56,8 +56,9 @@ import strategies as s  # noqa: E402
 from backends import CompileSettings, get_target  # noqa: E402
 from backends.splunk import snake_name  # noqa: E402
 from backends.splunk_spl import SplError, SplGenerator  # noqa: E402
+from harness import conf_stanzas  # noqa: E402  (tests/spl)
 from interpreter import run_spl  # noqa: E402  (tests/spl)
-from test_equivalence import DUCKDB_DEVIATIONS, SPLUNK_DIVERGENCES  # noqa: E402
+from test_equivalence import DUCKDB_DEVIATIONS, SPLUNK_DIVERGENCES, _has_integral_real  # noqa: E402
 from translator import ir  # noqa: E402
 from translator.compiler import Analysis, parse  # noqa: E402
 from translator.diagnostics import RulecastError  # noqa: E402
@@ -125,29 +126,6 @@ def analysis_for(rule: Rule, platform: str) -> Analysis:
     query = parse(rule)
     resolved = resolve(query, eq.CATALOGS[platform])
     return Analysis(rule, query, resolved.node, platform)
-
-
-def conf_stanzas(text: str) -> dict[str, dict[str, str]]:
-    """Parse the stanzas of a .conf file that the Splunk target wrote.
-
-    A value ending in ` \\` continues on the next line. Lines end at "\\n" only, the one
-    line break the target writes: str.splitlines() would also split values at the
-    carriage returns and other separators that event text brings into a search.
-    """
-    stanzas: dict[str, dict[str, str]] = {}
-    current: dict[str, str] = {}
-    lines = iter(text.split("\n"))
-    for line in lines:
-        if line.startswith("#") or not line.strip():
-            continue
-        if line.startswith("["):
-            current = stanzas.setdefault(line.strip()[1:-1], {})
-            continue
-        key, _, value = line.partition(" = ")
-        while value.endswith(" \\"):
-            value = value[:-2] + "\n" + next(lines)
-        current[key] = value
-    return stanzas
 
 
 def _contentctl_search(splunk, analysis: Analysis) -> str | None:
@@ -402,16 +380,6 @@ def _applied_reads(node: ir.Node, type_: Type) -> list[str]:
         names |= {e.name for e in ir.walk_exprs(node.predicate) if isinstance(e, ir.ColumnRef) and e.type is type_}
         node = node.input
     return sorted(names)
-
-
-def _has_integral_real(value) -> bool:
-    if isinstance(value, float):
-        return value.is_integer()
-    if isinstance(value, list):
-        return any(_has_integral_real(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_integral_real(v) for v in value.values())
-    return False
 
 
 def _parsed_json(event):

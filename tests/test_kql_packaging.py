@@ -80,7 +80,7 @@ def test_yaml_text_survives_awkward_strings():
 # ---------------------------------------------------------------- analytics rules
 
 
-def test_default_host_entity_is_device_full_name(capsys, tmp_path):
+def test_default_host_entity_full_name(capsys, tmp_path):
     query = "DeviceProcessEvents\n| where FileName =~ \"whoami.exe\"\n| project Timestamp, DeviceId, DeviceName, ReportId"
     path = write_rule(tmp_path, query, TAGS)
     document = yaml.safe_load(compile_format(capsys, path, "sentinel", "analytic"))
@@ -392,7 +392,7 @@ EmailEvents
     ("options:\n  defender:\n    custom_detection:\n      period: 2H\n", "unknown custom detection period '2H'"),
     ("options:\n  splunk:\n    detection_type: Sneaky\n", "splunk option 'detection_type'"),
 ])
-def test_check_reports_packaging_option_errors(capsys, tmp_path, extra, message):
+def test_check_reports_packaging_errors(capsys, tmp_path, extra, message):
     path = write_rule(tmp_path, QUERY, TAGS + extra)
     status, out, err = cli(capsys, "check", path)
     assert status == 1
@@ -400,7 +400,7 @@ def test_check_reports_packaging_option_errors(capsys, tmp_path, extra, message)
     assert "1 invalid" in out + err
 
 
-def test_check_accepts_valid_packaging_options(capsys, tmp_path):
+def test_check_accepts_packaging_options(capsys, tmp_path):
     extra = "options:\n  sentinel:\n    queryFrequency: 1h\n  defender:\n    custom_detection:\n      period: 1H\n"
     status, out, err = cli(capsys, "check", write_rule(tmp_path, QUERY, TAGS + extra))
     assert status == 0, err

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).with_name("spl")))
 
-from harness import compile_spl, rule_for, run_spl  # noqa: E402
+from harness import compile_spl, conf_stanzas, rule_for, run_spl  # noqa: E402
 from interpreter import parse  # noqa: E402
 from lark.exceptions import LarkError  # noqa: E402
 
@@ -118,7 +118,7 @@ def test_contentctl_requires_a_date():
     assert TARGETS["splunk"].compile(analyze(rule), "savedsearch", CompileSettings())
 
 
-def test_contentctl_date_must_be_iso():
+def test_contentctl_date_format():
     rule = rule_for('EmailEvents | where Subject == "x"', extra='options:\n  splunk:\n    date: "4 Dec 2026"\n')
     with pytest.raises(RulecastError) as info:
         TARGETS["splunk"].compile(analyze(rule), "contentctl", CompileSettings())
@@ -225,24 +225,6 @@ def compile_cli(capsys, path, fmt: str, *extra: str) -> str:
     captured = capsys.readouterr()
     assert status == 0, captured.err
     return captured.out
-
-
-def conf_stanzas(text: str) -> dict[str, dict[str, str]]:
-    """Parse the stanzas of a .conf file. A value ending in ` \\` continues on the next line."""
-    stanzas: dict[str, dict[str, str]] = {}
-    current: dict[str, str] = {}
-    lines = iter(text.splitlines())
-    for line in lines:
-        if line.startswith("#") or not line.strip():
-            continue
-        if line.startswith("["):
-            current = stanzas.setdefault(line.strip()[1:-1], {})
-            continue
-        key, _, value = line.partition(" = ")
-        while value.endswith(" \\"):
-            value = value[:-2] + "\n" + next(lines)
-        current[key] = value
-    return stanzas
 
 
 def expand_filter_macro(search: str, macros_conf: str, name: str) -> str:

@@ -78,4 +78,27 @@ def normalize_rows(rows: list[dict], columns) -> list[tuple]:
     return [tuple(normalize(row.get(c.name), c.type) for c in columns) for row in rows]
 
 
-__all__ = ["compile_spl", "rule_for", "run_query", "run_spl", "rule_inputs", "normalize_rows", "load_rule"]
+__all__ = ["compile_spl", "conf_stanzas", "rule_for", "run_query", "run_spl", "rule_inputs", "normalize_rows", "load_rule"]
+
+
+def conf_stanzas(text: str) -> dict[str, dict[str, str]]:
+    """Parse the stanzas of a .conf file that the Splunk target wrote.
+
+    A value ending in ` \\` continues on the next line. Lines end at "\\n" only,
+    the one line break the target writes: str.splitlines() would also split
+    values at carriage returns and other separators that event text brings in.
+    """
+    stanzas: dict[str, dict[str, str]] = {}
+    current: dict[str, str] = {}
+    lines = iter(text.split("\n"))
+    for line in lines:
+        if line.startswith("#") or not line.strip():
+            continue
+        if line.startswith("["):
+            current = stanzas.setdefault(line.strip()[1:-1], {})
+            continue
+        key, _, value = line.partition(" = ")
+        while value.endswith(" \\"):
+            value = value[:-2] + "\n" + next(lines)
+        current[key] = value
+    return stanzas
